@@ -1,0 +1,1 @@
+"""Prometheus exporter for the operational backbone of an electronic-trading platform."""

@@ -1,0 +1,182 @@
+"""The running exporter: configuration (and reloads), scheduler, snapshots,
+on-demand probes and the exporter's own series."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import time
+from collections import Counter
+from typing import Any
+
+from . import config as cfg
+from .catalogue import core as C
+from .config import Config, ConfigError, ModuleConfig
+from .logs import log
+from .probe import Sample
+from .probes import KINDS
+from .scheduler import Scheduler, error_text, run_probe
+from .snapshot import SnapshotStore, TargetSnapshot, assemble, render
+from .version import VERSION, bundle_version
+
+PROBE_TIMEOUT_MARGIN_SECONDS = 0.5
+MAX_CONCURRENT_PROBES = 16
+
+
+class ProbeRequestError(Exception):
+    """A /probe request that cannot run: ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Exporter:
+    """Ties the pieces together; the HTTP server and the CLI drive it."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self.config: Config | None = None
+        self.store = SnapshotStore()
+        self.scheduler = Scheduler(self.store)
+        self.started = time.time()
+        self.reload_ok = False
+        self.reload_time: float | None = None
+        self.probe_requests: Counter[tuple[str, str]] = Counter()
+        self._probe_slots = asyncio.Semaphore(MAX_CONCURRENT_PROBES)
+        self._reload_lock = asyncio.Lock()
+        self.refresh_self_metrics()
+
+    async def start(self, config: Config) -> None:
+        """Start probing with an already validated config."""
+        await self._apply(config)
+
+    async def _apply(self, config: Config) -> None:
+        await self.scheduler.apply(config)
+        self.config = config
+        self.reload_ok = True
+        self.reload_time = time.time()
+        self.refresh_self_metrics()
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the config file; on error keep the running config. (ok, message)."""
+        async with self._reload_lock:
+            try:
+                new = cfg.load(self.config_path)
+            except ConfigError as exc:
+                self.reload_ok = False
+                self.refresh_self_metrics()
+                for line in exc.lines():
+                    log(
+                        logging.ERROR,
+                        "config reload failed; keeping the running config",
+                        problem=line,
+                    )
+                return False, str(exc)
+            await self._apply(new)
+            log(logging.INFO, "config reloaded", targets=len(new.all_targets()))
+            return True, "config reloaded"
+
+    async def stop(self) -> None:
+        """Stop every probe loop and close connections."""
+        await self.scheduler.stop()
+
+    def ready(self) -> bool:
+        """Config loaded and every target probed at least once."""
+        return self.config is not None and self.scheduler.ready()
+
+    def refresh_self_metrics(self) -> None:
+        """Re-render the exporter's own series into the store (they change rarely)."""
+        samples: list[Sample] = [
+            Sample(C.BUILD_INFO, (VERSION, bundle_version(), platform.python_version()), 1.0),
+            Sample(C.START_TIME, (), self.started),
+            Sample(C.RELOAD_OK, (), 1.0 if self.reload_ok else 0.0),
+            *self.scheduler.samples(),
+            *(
+                Sample(C.PROBE_REQUESTS, key, float(n))
+                for key, n in sorted(self.probe_requests.items())
+            ),
+        ]
+        if self.reload_time is not None:
+            samples.append(Sample(C.RELOAD_TIME, (), self.reload_time))
+        self.store.put(TargetSnapshot("", "", render(samples)))
+
+    def _module(self, name: str) -> ModuleConfig:
+        assert self.config is not None
+        module = self.config.modules.get(name)
+        if module is None:
+            raise ProbeRequestError(400, f"unknown module {name!r}")
+        return module
+
+    async def probe(self, module_name: str, target: str, scrape_timeout: str | None) -> str:
+        """Run one probe on demand; returns exposition text. Failures are series,
+        bad requests raise ProbeRequestError."""
+        try:
+            module = self._module(module_name)
+        except ProbeRequestError:
+            self.probe_requests[("", "bad_request")] += 1
+            self.refresh_self_metrics()
+            raise
+        outcome = "bad_request"
+        try:
+            if not target:
+                raise ProbeRequestError(400, "the target parameter is required")
+            if not module.allows(target):
+                outcome = "denied"
+                raise ProbeRequestError(403, f"target not allowed by module {module_name!r}")
+            text, ok = await self._probe_allowed(module_name, module, target, scrape_timeout)
+            outcome = "ok" if ok else "failed"
+            return text
+        finally:
+            self.probe_requests[(module_name, outcome)] += 1
+            self.refresh_self_metrics()
+
+    async def _probe_allowed(
+        self, module_name: str, module: ModuleConfig, target: str, scrape_timeout: str | None
+    ) -> tuple[str, bool]:
+        kind = KINDS[module.kind]
+        timeout = module.timeout
+        if scrape_timeout:
+            try:
+                header = float(scrape_timeout) - PROBE_TIMEOUT_MARGIN_SECONDS
+            except ValueError:
+                raise ProbeRequestError(
+                    400, "bad X-Prometheus-Scrape-Timeout-Seconds header"
+                ) from None
+            if header > 0:
+                timeout = min(timeout, header)
+        params: dict[str, Any] = {
+            **module.params,
+            "name": target,
+            kind.address_field: target,
+            "interval": timeout * 2,
+            "timeout": timeout,
+        }
+        try:
+            spec = kind.target_model.model_validate(params)
+        except ValueError as exc:
+            raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
+        async with self._probe_slots:
+            state = kind.new_state(spec)
+            try:
+                result, reason, error, duration = await run_probe(kind, spec, state, timeout)
+            finally:
+                await state.aclose()
+        lbl = (kind.name, target)
+        if result is None:
+            log(
+                logging.INFO,
+                "on-demand probe failed",
+                module=module_name,
+                kind=kind.name,
+                target=target,
+                reason=reason,
+                error=error_text(error) if error else "",
+            )
+        samples = [
+            *(result.samples if result else ()),
+            Sample(C.PROBE_SUCCESS, lbl, 1.0 if result else 0.0),
+            Sample(C.PROBE_DURATION, lbl, duration),
+        ]
+        return assemble({k: [v] for k, v in render(samples).items()}), result is not None

@@ -1,0 +1,199 @@
+"""Redis families. ``target`` is the configured target name."""
+
+from __future__ import annotations
+
+from .base import family
+
+T = "target"
+
+INFO = family(
+    "redis_info", "gauge", "Identity of the Redis server; always 1.", T, "version", "role", "mode"
+)
+PING = family("redis_ping_seconds", "gauge", "Round trip of a PING command.", T)
+START_TIME = family(
+    "redis_start_time_seconds", "gauge", "Unix time the Redis server started (from its uptime).", T
+)
+ROLE_PRIMARY = family(
+    "redis_role_primary", "gauge", "1 if the server reports role master, 0 if replica.", T
+)
+CONNECTED_REPLICAS = family(
+    "redis_connected_replicas", "gauge", "Replicas connected to this primary.", T
+)
+REPLICATION_LINK_UP = family(
+    "redis_replication_link_up",
+    "gauge",
+    "On a replica: 1 if the link to its primary is up, else 0.",
+    T,
+)
+REPLICATION_LAST_IO = family(
+    "redis_replication_last_io_seconds",
+    "gauge",
+    "On a replica: seconds since the last interaction with its primary.",
+    T,
+)
+REPLICATION_LAG = family(
+    "redis_replication_lag_bytes",
+    "gauge",
+    "On a primary: replication offset of the furthest-behind replica behind the primary's.",
+    T,
+)
+REPLICATION_OFFSET = family(
+    "redis_replication_offset_bytes", "gauge", "The server's replication offset.", T
+)
+SYNC_IN_PROGRESS = family(
+    "redis_replication_sync_in_progress",
+    "gauge",
+    "On a replica: 1 while a full sync from the primary is running.",
+    T,
+)
+CLIENTS = family("redis_connected_clients", "gauge", "Client connections open.", T)
+BLOCKED_CLIENTS = family("redis_blocked_clients", "gauge", "Clients blocked in a blocking call.", T)
+MAX_CLIENTS = family("redis_max_clients", "gauge", "The server's maxclients setting.", T)
+REJECTED_CONNECTIONS = family(
+    "redis_rejected_connections_total", "counter", "Connections rejected (maxclients).", T
+)
+CONNECTIONS_RECEIVED = family(
+    "redis_connections_received_total", "counter", "Connections accepted.", T
+)
+COMMANDS = family("redis_commands_processed_total", "counter", "Commands processed.", T)
+MEMORY_USED = family("redis_memory_used_bytes", "gauge", "Memory allocated by Redis.", T)
+MEMORY_RSS = family("redis_memory_rss_bytes", "gauge", "Resident set size of Redis.", T)
+MEMORY_MAX = family(
+    "redis_memory_max_bytes", "gauge", "The maxmemory setting (0 means no limit).", T
+)
+FRAGMENTATION = family(
+    "redis_memory_fragmentation_ratio", "gauge", "RSS divided by memory used.", T
+)
+EVICTED = family("redis_evicted_keys_total", "counter", "Keys evicted for maxmemory.", T)
+EXPIRED = family("redis_expired_keys_total", "counter", "Keys expired.", T)
+HITS = family("redis_keyspace_hits_total", "counter", "Successful key lookups.", T)
+MISSES = family("redis_keyspace_misses_total", "counter", "Failed key lookups.", T)
+DB_KEYS = family("redis_db_keys", "gauge", "Keys per logical database.", T, "db")
+DB_EXPIRING = family(
+    "redis_db_keys_expiring", "gauge", "Keys with a TTL per logical database.", T, "db"
+)
+RDB_LAST_SAVE = family(
+    "redis_rdb_last_save_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful RDB save.",
+    T,
+)
+RDB_LAST_OK = family(
+    "redis_rdb_last_bgsave_ok", "gauge", "1 if the last RDB background save succeeded.", T
+)
+RDB_CHANGES = family(
+    "redis_rdb_changes_since_last_save", "gauge", "Writes since the last RDB save.", T
+)
+RDB_IN_PROGRESS = family(
+    "redis_rdb_bgsave_in_progress", "gauge", "1 while an RDB background save runs.", T
+)
+AOF_ENABLED = family("redis_aof_enabled", "gauge", "1 if append-only file persistence is on.", T)
+AOF_LAST_WRITE_OK = family(
+    "redis_aof_last_write_ok", "gauge", "1 if the last AOF write succeeded (AOF on only).", T
+)
+AOF_LAST_REWRITE_OK = family(
+    "redis_aof_last_rewrite_ok",
+    "gauge",
+    "1 if the last AOF rewrite succeeded (AOF on only).",
+    T,
+)
+CANARY_ROUNDTRIP = family(
+    "redis_canary_roundtrip_seconds",
+    "gauge",
+    "Time to SET the canary key (with its TTL) and GET it back.",
+    T,
+)
+CANARY_OK = family(
+    "redis_canary_success", "gauge", "1 if the canary value read back equals the one written.", T
+)
+HEARTBEAT_PRESENT = family(
+    "redis_heartbeat_present",
+    "gauge",
+    "1 if the configured heartbeat key exists and holds a parseable timestamp, else 0.",
+    T,
+    "heartbeat",
+)
+HEARTBEAT_TIME = family(
+    "redis_heartbeat_timestamp_seconds",
+    "gauge",
+    "Unix time held in the heartbeat key (absent when the key is missing or unparseable).",
+    T,
+    "heartbeat",
+)
+STREAM_LENGTH = family("redis_stream_length", "gauge", "Entries in the stream (XLEN).", T, "stream")
+STREAM_LAST_ENTRY = family(
+    "redis_stream_last_entry_timestamp_seconds",
+    "gauge",
+    "Unix time encoded in the stream's last generated entry ID.",
+    T,
+    "stream",
+)
+STREAM_GROUP_PENDING = family(
+    "redis_stream_group_pending",
+    "gauge",
+    "Entries delivered to the consumer group but not acknowledged.",
+    T,
+    "stream",
+    "group",
+)
+STREAM_GROUP_LAG = family(
+    "redis_stream_group_lag",
+    "gauge",
+    "Entries not yet delivered to the consumer group (absent when Redis cannot tell).",
+    T,
+    "stream",
+    "group",
+)
+STREAM_GROUP_CONSUMERS = family(
+    "redis_stream_group_consumers",
+    "gauge",
+    "Consumers in the consumer group.",
+    T,
+    "stream",
+    "group",
+)
+
+FAMILIES = (
+    INFO,
+    PING,
+    START_TIME,
+    ROLE_PRIMARY,
+    CONNECTED_REPLICAS,
+    REPLICATION_LINK_UP,
+    REPLICATION_LAST_IO,
+    REPLICATION_LAG,
+    REPLICATION_OFFSET,
+    SYNC_IN_PROGRESS,
+    CLIENTS,
+    BLOCKED_CLIENTS,
+    MAX_CLIENTS,
+    REJECTED_CONNECTIONS,
+    CONNECTIONS_RECEIVED,
+    COMMANDS,
+    MEMORY_USED,
+    MEMORY_RSS,
+    MEMORY_MAX,
+    FRAGMENTATION,
+    EVICTED,
+    EXPIRED,
+    HITS,
+    MISSES,
+    DB_KEYS,
+    DB_EXPIRING,
+    RDB_LAST_SAVE,
+    RDB_LAST_OK,
+    RDB_CHANGES,
+    RDB_IN_PROGRESS,
+    AOF_ENABLED,
+    AOF_LAST_WRITE_OK,
+    AOF_LAST_REWRITE_OK,
+    CANARY_ROUNDTRIP,
+    CANARY_OK,
+    HEARTBEAT_PRESENT,
+    HEARTBEAT_TIME,
+    STREAM_LENGTH,
+    STREAM_LAST_ENTRY,
+    STREAM_GROUP_PENDING,
+    STREAM_GROUP_LAG,
+    STREAM_GROUP_CONSUMERS,
+)

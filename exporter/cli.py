@@ -1,0 +1,122 @@
+"""Command line: ``python -m exporter --config FILE`` and its other modes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from . import catalogue
+from . import config as cfg
+from .app import Exporter
+from .logs import log, setup
+from .model import parse_host_port
+from .server import build_app
+from .version import VERSION
+from .webconfig import WebConfig, load_web_config
+
+DEFAULT_LISTEN = "127.0.0.1:9713"
+SHUTDOWN_SECONDS = 4.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tradeops-exporter", description=__doc__)
+    p.add_argument("--config", help="YAML configuration file")
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration (and web config) and exit",
+    )
+    p.add_argument("--listen", default=DEFAULT_LISTEN, help="host:port to serve HTTP on")
+    p.add_argument(
+        "--web-config", dest="web_config", help="exporter-toolkit web config: TLS and basic auth"
+    )
+    p.add_argument("--log-format", choices=("logfmt", "json"), default="logfmt")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.add_argument(
+        "--list-metrics",
+        action="store_true",
+        help="print the metric catalogue (name, type, labels, help) and exit",
+    )
+    p.add_argument("--version", action="version", version=VERSION)
+    return p
+
+
+def list_metrics() -> str:
+    """The catalogue as tab-separated lines: name, type, labels, help."""
+    return "".join(f"{f.name}\t{f.type}\t{','.join(f.labels)}\t{f.help}\n" for f in catalogue.ALL)
+
+
+async def serve(config: cfg.Config, listen: str, web_config: WebConfig | None) -> None:
+    """Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config."""
+    exporter = Exporter(config.path)
+    await exporter.start(config)
+    host, port = parse_host_port(listen)
+    runner = web.AppRunner(build_app(exporter, web_config), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    ssl_ctx = (
+        web_config.tls_server_config.context()
+        if (web_config and web_config.tls_server_config)
+        else None
+    )
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx)
+    await site.start()
+    log(
+        logging.INFO,
+        "listening",
+        address=listen,
+        tls=ssl_ctx is not None,
+        targets=len(config.all_targets()),
+        version=VERSION,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: loop.create_task(exporter.reload(), name="reload")
+    )
+    await stop.wait()
+    log(logging.INFO, "shutting down")
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_SECONDS):
+            await runner.cleanup()
+            await exporter.stop()
+    log(logging.INFO, "stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.list_metrics:
+        sys.stdout.write(list_metrics())
+        return 0
+    if not args.config:
+        print("error: --config is required", file=sys.stderr)
+        return 2
+    setup(args.log_format, args.log_level)
+    try:
+        config = cfg.load(args.config)
+        web_config = load_web_config(args.web_config) if args.web_config else None
+        parse_host_port(args.listen)
+    except cfg.ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"--listen: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(
+            f"{args.config}: ok ({len(config.all_targets())} targets, "
+            f"{len(config.modules)} modules)"
+        )
+        return 0
+    asyncio.run(serve(config, args.listen, web_config))
+    return 0

@@ -1,0 +1,201 @@
+"""Load and validate the YAML configuration.
+
+Every error names the file, the field path and the problem, in the form
+``FILE: path.to.field: problem``; the CLI prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, create_model, field_validator
+
+from .model import Duration, StrictModel, TargetBase
+from .probe import ProbeKind
+from .probes import KINDS
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``problems`` are ``(field path, message)`` pairs."""
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One ``FILE: field: problem`` line per problem."""
+        return [
+            f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}"
+            for loc, msg in self.problems
+        ]
+
+
+class GlobalConfig(StrictModel):
+    """Defaults applied to targets that do not set their own."""
+
+    interval: Duration = 15.0
+    timeout: Duration = 10.0
+
+
+class ModuleConfig(StrictModel):
+    """A ``/probe`` module: a target template of one kind and the targets it may probe."""
+
+    kind: str
+    allowed_targets: list[str] = Field(min_length=1)
+    """Regular expressions; a requested target must fully match one of them."""
+    timeout: Duration = 10.0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"unknown kind {value!r}; expected one of {', '.join(KINDS)}")
+        return value
+
+    @field_validator("allowed_targets")
+    @classmethod
+    def _regexes(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return values
+
+    def allows(self, target: str) -> bool:
+        """True if ``target`` fully matches one of the allowed patterns."""
+        return any(re.fullmatch(p, target) for p in self.allowed_targets)
+
+
+def _root_model() -> type[StrictModel]:
+    fields: dict[str, Any] = {
+        "global_": (GlobalConfig, Field(default_factory=GlobalConfig, alias="global")),
+        "modules": (dict[str, ModuleConfig], Field(default_factory=dict)),
+    }
+    for name, kind in KINDS.items():
+        fields[name] = (list[kind.target_model], Field(default_factory=list))  # type: ignore[name-defined]
+    return create_model("Config", __base__=StrictModel, **fields)
+
+
+_ROOT = _root_model()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration: targets per kind (defaults filled in) and modules."""
+
+    path: str
+    targets: dict[str, tuple[TargetBase, ...]]
+    modules: dict[str, ModuleConfig]
+
+    def all_targets(self) -> list[tuple[ProbeKind[Any, Any], TargetBase]]:
+        """Every (kind, target) pair, in config order."""
+        return [(KINDS[k], t) for k, ts in self.targets.items() for t in ts]
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + ("global" if part == "global_" else str(part))
+    return out
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    """Turn pydantic errors into (field path, message) pairs, never echoing input."""
+    problems = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
+        msg = _MESSAGES.get(e["type"], e["msg"])
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        problems.append((_loc(loc), msg))
+    return problems
+
+
+def _fill_defaults(
+    data: Any, glob: GlobalConfig, section: str, problems: list[tuple[str, str]]
+) -> tuple[TargetBase, ...]:
+    out = []
+    seen: dict[str, int] = {}
+    for i, target in enumerate(data):
+        interval = target.interval or glob.interval
+        timeout = target.timeout or min(glob.timeout, interval)
+        if timeout >= interval and target.timeout is not None:
+            problems.append(
+                (f"{section}[{i}].timeout", f"must be shorter than the interval ({interval:g}s)")
+            )
+        if target.name in seen:
+            problems.append(
+                (
+                    f"{section}[{i}].name",
+                    f"duplicate target name {target.name!r} (also {section}[{seen[target.name]}])",
+                )
+            )
+        seen.setdefault(target.name, i)
+        out.append(target.model_copy(update={"interval": interval, "timeout": timeout}))
+    return tuple(out)
+
+
+def _check_modules(modules: dict[str, ModuleConfig], problems: list[tuple[str, str]]) -> None:
+    for name, module in modules.items():
+        kind = KINDS[module.kind]
+        template = {
+            **module.params,
+            "name": "module-check",
+            kind.address_field: kind.example_address,
+        }
+        try:
+            kind.target_model.model_validate(template)
+        except ValidationError as exc:
+            for loc, msg in pydantic_problems(exc):
+                problems.append((f"modules.{name}.params.{loc}", msg))
+
+
+def parse(text: str, path: str = "<config>") -> Config:
+    """Validate YAML text; raises ConfigError with every problem found."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [("", f"{where}YAML syntax error: {problem}")]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, [("", "the top level must be a mapping of sections")])
+    try:
+        root = _ROOT.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, pydantic_problems(exc)) from None
+    problems: list[tuple[str, str]] = []
+    glob: GlobalConfig = root.global_  # type: ignore[attr-defined]
+    targets = {name: _fill_defaults(getattr(root, name), glob, name, problems) for name in KINDS}
+    modules: dict[str, ModuleConfig] = root.modules  # type: ignore[attr-defined]
+    _check_modules(modules, problems)
+    if problems:
+        raise ConfigError(path, problems)
+    return Config(path=path, targets=targets, modules=modules)
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
+    return parse(text, str(path))

@@ -1,0 +1,194 @@
+"""Building blocks of the configuration models: durations, secrets, the target base."""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from .redact import REDACTOR
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+
+def parse_duration(value: Any) -> float:
+    """Parse ``250ms``, ``15s``, ``2m``, ``1h`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s or 500ms")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError("expected a duration such as 15s or 500ms")
+    if seconds <= 0:
+        raise ValueError("must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Secret:
+    """A secret value. Its text form is masked; ``reveal()`` gives the value.
+
+    Every secret is registered with the redactor so that it is masked in any
+    log line or error message that happens to contain it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        REDACTOR.add(value)
+
+    def reveal(self) -> str:
+        """The secret itself; pass it only to the client library that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _secret_from_env_ref(value: Any) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a ${ENV_VAR} reference")
+    m = _ENV_REF_RE.match(value)
+    if not m:
+        raise ValueError(
+            "inline secrets are not accepted: use a ${ENV_VAR} reference or the *_file field"
+        )
+    env = os.environ.get(m.group(1))
+    if env is None:
+        raise ValueError(f"environment variable {m.group(1)} is not set")
+    return Secret(env)
+
+
+def _secret_from_file(value: Any) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str | Path):
+        raise ValueError("expected a file path")
+    try:
+        text = Path(value).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {value}: {exc.strerror}") from None
+    secret = text.rstrip("\r\n")
+    if not secret:
+        raise ValueError(f"secret file {value} is empty")
+    return Secret(secret)
+
+
+_mask = PlainSerializer(lambda s: "***", return_type=str)
+
+EnvSecret = Annotated[Secret, BeforeValidator(_secret_from_env_ref), _mask]
+"""A secret given as ``${ENV_VAR}``; literal values are rejected."""
+
+FileSecret = Annotated[Secret, BeforeValidator(_secret_from_file), _mask]
+"""A secret read from the named file (trailing newline stripped)."""
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors; models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class TargetBase(StrictModel):
+    """Fields every target has. ``interval``/``timeout`` default from ``global``."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    interval: Duration | None = None
+    timeout: Duration | None = None
+
+    @property
+    def interval_s(self) -> float:
+        """The effective interval (defaults are filled in at load)."""
+        assert self.interval is not None
+        return self.interval
+
+    @property
+    def timeout_s(self) -> float:
+        """The effective deadline of one run (defaults are filled in at load)."""
+        assert self.timeout is not None
+        return self.timeout
+
+
+class PasswordMixin(StrictModel):
+    """``password: ${ENV}`` or ``password_file: PATH``, never both, never inline."""
+
+    password: EnvSecret | None = None
+    password_file: FileSecret | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> PasswordMixin:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        return self
+
+    def password_value(self) -> str | None:
+        """The password, from whichever source was configured."""
+        secret = self.password or self.password_file
+        return secret.reveal() if secret else None
+
+
+class TLSConfig(StrictModel):
+    """Client-side TLS. Files are read when the connection is set up."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
+
+    def context(self) -> ssl.SSLContext:
+        """An SSL context for a client connection."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file and self.key_file:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        if self.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` too); raises ValueError with a clear message."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise ValueError(
+                "expected host:port (the value is not echoed: it may hold credentials)"
+            )
+        host, port = value, str(default_port)
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port (the value is not echoed: it may hold credentials)")
+    return host, int(port)

@@ -1,0 +1,157 @@
+"""The probe contract: what a probe receives, what it returns, how it fails.
+
+A probe is ``async def probe(target, ctx) -> ProbeResult``. It talks to one
+target and returns samples. It does not catch its own errors for reporting,
+sleep, loop, or touch HTTP: the scheduler runs it under a deadline, classifies
+whatever it raises, and emits the framework series.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+from .catalogue import Family
+from .model import TargetBase
+
+Reason = Literal["timeout", "refused", "auth", "protocol", "config", "other"]
+REASONS: tuple[Reason, ...] = ("timeout", "refused", "auth", "protocol", "config", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One series value: family, label values (in the family's label order), value."""
+
+    family: Family
+    labels: tuple[str, ...]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSample:
+    """A histogram series: cumulative counts for each of the family's buckets."""
+
+    family: Family
+    labels: tuple[str, ...]
+    cumulative_counts: tuple[int, ...]
+    sum: float
+    count: int
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """What a probe returns: its samples, in any order."""
+
+    samples: list[Sample | HistogramSample] = field(default_factory=list)
+
+    def add(self, family: Family, value: float | bool | None, *labels: str) -> None:
+        """Add a sample; ``None`` means "not known" and adds nothing."""
+        if value is None:
+            return
+        if len(labels) != len(family.labels):
+            raise ValueError(f"{family.name} takes labels {family.labels}, got {labels}")
+        self.samples.append(Sample(family, labels, float(value)))
+
+    def add_histogram(self, sample: HistogramSample) -> None:
+        """Add a histogram series."""
+        if len(sample.labels) != len(sample.family.labels):
+            raise ValueError(f"{sample.family.name} takes labels {sample.family.labels}")
+        self.samples.append(sample)
+
+
+class ProbeError(Exception):
+    """Raised by a probe for a failure it can name: ``reason`` is one of REASONS.
+
+    The message goes to the log (with secrets masked), never into a label.
+    """
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason: Reason = reason
+
+
+class ProbeState:
+    """Per-target memory owned by the scheduler: connection pools, sample tables.
+
+    Created once per target (and per config generation) and closed on shutdown
+    or when the target's configuration changes.
+    """
+
+    async def aclose(self) -> None:
+        """Release connections and other resources."""
+
+
+T = TypeVar("T", bound=TargetBase)
+S = TypeVar("S", bound=ProbeState)
+
+
+@dataclass(slots=True)
+class ProbeContext(Generic[S]):
+    """Handed to every probe run."""
+
+    state: S
+    deadline: float
+    """``loop.time()`` at which the run is cancelled."""
+    now: Callable[[], float]
+    """Wall clock (Unix seconds); a parameter so tests can drive time."""
+
+
+@dataclass(frozen=True)
+class ProbeKind(Generic[T, S]):
+    """Registers a probe kind with the framework."""
+
+    name: str
+    """Config section and ``kind`` label value."""
+    target_model: type[T]
+    probe: Callable[[T, ProbeContext[S]], Awaitable[ProbeResult]]
+    new_state: Callable[[T], S]
+    address_field: str
+    """The target field that ``/probe?target=`` fills in."""
+    example_address: str
+    """A valid value of ``address_field``, used to validate ``/probe`` modules."""
+    classify: Callable[[BaseException], Reason | None] = lambda exc: None
+    """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
+
+
+def classify_error(
+    exc: BaseException, kind_classify: Callable[[BaseException], Reason | None]
+) -> Reason:
+    """The reason for a failed run: the probe's own, the kind's, then generic rules."""
+    if isinstance(exc, ProbeError):
+        return exc.reason
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+    reason = kind_classify(exc)
+    if reason is not None:
+        return reason
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ssl.SSLError | UnicodeDecodeError | ValueError):
+        return "protocol"
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ECONNREFUSED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+    ):
+        return "refused"
+    if isinstance(exc, ConnectionError | OSError | EOFError):
+        return "protocol" if isinstance(exc, ConnectionResetError | EOFError) else "other"
+    return "other"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes/contexts (client libraries wrap socket errors)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out

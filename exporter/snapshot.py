@@ -1,0 +1,146 @@
+"""Per-target results rendered once into exposition text, and the store that
+concatenates them for ``/metrics``.
+
+A target's text is rendered when its result arrives; a scrape copies bytes. The
+whole body is cached and rebuilt only when some target's snapshot changed, so a
+hung target or a large target never slows a scrape down.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from . import catalogue
+from .catalogue import Family
+from .probe import HistogramSample, Sample
+
+
+def format_value(value: float) -> str:
+    """Exposition-format text of a sample value."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: Iterable[str], values: Iterable[str]) -> str:
+    inner = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+    return "{" + inner + "}" if inner else ""
+
+
+def _render_histogram(s: HistogramSample) -> str:
+    f = s.family
+    lines = []
+    for bound, count in zip(f.buckets, s.cumulative_counts, strict=True):
+        lbl = _labels((*f.labels, "le"), (*s.labels, format_value(bound)))
+        lines.append(f"{f.name}_bucket{lbl} {count}\n")
+    lbl_inf = _labels((*f.labels, "le"), (*s.labels, "+Inf"))
+    lines.append(f"{f.name}_bucket{lbl_inf} {s.count}\n")
+    plain = _labels(f.labels, s.labels)
+    lines.append(f"{f.name}_sum{plain} {format_value(s.sum)}\n")
+    lines.append(f"{f.name}_count{plain} {s.count}\n")
+    return "".join(lines)
+
+
+def render(samples: Iterable[Sample | HistogramSample]) -> dict[str, str]:
+    """Render samples into exposition lines grouped by family name.
+
+    A repeated label set keeps its last value, so a probe cannot produce a
+    duplicate series.
+    """
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    for s in samples:
+        if isinstance(s, HistogramSample):
+            seen[(s.family.name, s.labels)] = _render_histogram(s)
+        else:
+            f = s.family
+            seen[(f.name, s.labels)] = (
+                f"{f.name}{_labels(f.labels, s.labels)} {format_value(s.value)}\n"
+            )
+    grouped: dict[str, list[str]] = {}
+    for (name, _), line in seen.items():
+        grouped.setdefault(name, []).append(line)
+    return {name: "".join(lines) for name, lines in grouped.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSnapshot:
+    """The rendered state of one target: family name -> exposition lines."""
+
+    kind: str
+    target: str
+    text: Mapping[str, str]
+
+
+def assemble(
+    chunks_by_family: Mapping[str, list[str]], families: Iterable[Family] = catalogue.ALL
+) -> str:
+    """Join per-family chunks in catalogue order under one HELP/TYPE header each."""
+    parts: list[str] = []
+    for fam in families:
+        chunks = chunks_by_family.get(fam.name)
+        if chunks:
+            parts.append(fam.header)
+            parts.extend(chunks)
+    return "".join(parts)
+
+
+class SnapshotStore:
+    """Latest snapshot per target and the cached exposition body built from them."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[tuple[str, str], TargetSnapshot] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._cached_generation = -1
+        self._body = b""
+        self._gzip_generation = -1
+        self._gzip_body = b""
+
+    def put(self, snap: TargetSnapshot) -> None:
+        """Replace the target's snapshot."""
+        with self._lock:
+            self._snapshots[(snap.kind, snap.target)] = snap
+            self._generation += 1
+
+    def remove(self, kind: str, target: str) -> None:
+        """Forget a target (it left the configuration): all its series go."""
+        with self._lock:
+            if self._snapshots.pop((kind, target), None) is not None:
+                self._generation += 1
+
+    def get(self, kind: str, target: str) -> TargetSnapshot | None:
+        """The target's latest snapshot, if any."""
+        return self._snapshots.get((kind, target))
+
+    def body(self) -> bytes:
+        """The concatenated exposition text of every target (cached)."""
+        with self._lock:
+            if self._cached_generation != self._generation:
+                by_family: dict[str, list[str]] = {}
+                for key in sorted(self._snapshots):
+                    for name, text in self._snapshots[key].text.items():
+                        by_family.setdefault(name, []).append(text)
+                self._body = assemble(by_family).encode()
+                self._cached_generation = self._generation
+            return self._body
+
+    def gzip_body(self) -> bytes:
+        """``body()`` compressed with gzip level 1 (cached per generation)."""
+        body = self.body()
+        with self._lock:
+            if self._gzip_generation != self._cached_generation:
+                self._gzip_body = gzip.compress(body, compresslevel=1)
+                self._gzip_generation = self._cached_generation
+            return self._gzip_body

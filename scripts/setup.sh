@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the exporter, its tests and the demo need, and nothing twice:
+# Debian packages (when root and missing) and the Python virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+DEBIAN_PACKAGES=(
+    redis-server postgresql postgresql-client prometheus prometheus-alertmanager
+    jsonnet pgbackrest prometheus-redis-exporter prometheus-postgres-exporter
+)
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+fi
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "setup: missing Debian packages (run as root or install them): ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+stamp="$VENV/.setup-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "setup: preparing the Python environment in $VENV"
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+    rm -f "$VENV"/.setup-*
+    touch "$stamp"
+fi

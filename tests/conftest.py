@@ -1,0 +1,57 @@
+"""Fixtures: real services from the stack on free loopback ports, and the exporter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stack import Postgres, Redis, Tansu
+
+from .helpers import Running, start_exporter
+
+
+@pytest.fixture(scope="session")
+def stack_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory for the services of this test session."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Redis]:
+    """A fresh redis-server for one test (tests may stop, kill or pause it)."""
+    server = Redis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(stack_root: Path) -> Iterator[Postgres]:
+    """One PostgreSQL cluster shared by the session (tests create their own databases)."""
+    server = Postgres(stack_root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tansu_server(stack_root: Path) -> Iterator[Tansu]:
+    """One Kafka-protocol broker shared by the session (tests use their own topics)."""
+    server = Tansu(stack_root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def exporter_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """Start exporters in-process from YAML text; all are stopped after the test."""
+    running: list[Running] = []
+
+    async def start(config_text: str, **kwargs: object) -> Running:
+        r = await start_exporter(config_text, tmp_path, **kwargs)  # type: ignore[arg-type]
+        running.append(r)
+        return r
+
+    yield start
+    for r in running:
+        await r.stop()

@@ -1,0 +1,104 @@
+"""Helpers shared by the tests: parsing exposition text, waiting for conditions,
+running the exporter in-process against a config."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import config as cfg
+from exporter.app import Exporter
+from exporter.server import build_app
+from exporter.webconfig import WebConfig
+
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Series:
+    """Exposition text -> {(sample name, labels): value}; raises on malformed text."""
+    out: Series = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+def value(series: Series, name: str, **labels: str) -> float | None:
+    """The value of the series with exactly these labels, or None."""
+    return series.get((name, frozenset(labels.items())))
+
+
+def names(series: Series) -> set[str]:
+    """The sample names present."""
+    return {name for name, _ in series}
+
+
+def with_label(series: Series, name: str, **labels: str) -> dict[frozenset[tuple[str, str]], float]:
+    """Every series of ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return {lbl: v for (n, lbl), v in series.items() if n == name and want <= lbl}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, step: float = 0.05
+) -> None:
+    """Poll ``check`` until it returns True; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(step)
+
+
+@dataclass
+class Running:
+    """An exporter running in-process with its HTTP server on a free port."""
+
+    exporter: Exporter
+    server: TestServer
+    session: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url(""))
+
+    async def get(self, path: str, **kwargs: object) -> tuple[int, str, dict[str, str]]:
+        """GET a path: (status, body text, headers)."""
+        async with self.session.get(self.server.make_url(path), **kwargs) as resp:  # type: ignore[arg-type]
+            return resp.status, await resp.text(), dict(resp.headers)
+
+    async def scrape(self) -> Series:
+        """GET /metrics and parse it."""
+        status, text, _ = await self.get("/metrics")
+        assert status == 200
+        return parse(text)
+
+    async def stop(self) -> None:
+        await self.session.close()
+        await self.server.close()
+        await self.exporter.stop()
+
+
+async def start_exporter(
+    config_text: str, directory: Path, web_config: WebConfig | None = None
+) -> Running:
+    """Write the config, load it, start probing and serving."""
+    path = directory / "config.yml"
+    path.write_text(config_text)
+    config = cfg.load(path)
+    exporter = Exporter(str(path))
+    await exporter.start(config)
+    server = TestServer(build_app(exporter, web_config), host="127.0.0.1")
+    await server.start_server()
+    return Running(exporter, server, aiohttp.ClientSession())

@@ -1,0 +1,227 @@
+"""Redis probe against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from exporter.probes.redis import parse_heartbeat
+from stack import Redis
+
+from ..helpers import Running, eventually, value, with_label
+
+Factory = Callable[..., Any]
+
+
+def _config(server: Redis, extra: str = "", interval: str = "1s", timeout: str = "500ms") -> str:
+    return f"""
+redis:
+  - name: cache
+    address: {server.address}
+    interval: {interval}
+    timeout: {timeout}
+{extra}
+"""
+
+
+async def _up(run: Running) -> float | None:
+    return value(await run.scrape(), "tradeops_up", kind="redis", target="cache")
+
+
+async def test_healthy_server_reports_its_state(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    now = time.time()
+    client = socket.create_connection(("127.0.0.1", redis_server.port))
+    client.sendall(
+        b"SET hb:ingest %d\r\nXADD s:orders * side buy\r\n"
+        b"XGROUP CREATE s:orders risk 0\r\nHSET hb:risk ts %d\r\n" % (int(now), int(now * 1000))
+    )
+    client.recv(4096)
+    client.close()
+    run: Running = await exporter_factory(
+        _config(
+            redis_server,
+            """
+    canary: {ttl: 30s}
+    heartbeats:
+      - {name: ingest, key: "hb:ingest"}
+      - {name: risk, key: "hb:risk", field: ts}
+      - {name: missing, key: "hb:none"}
+    streams:
+      - {name: orders, key: "s:orders"}
+""",
+        )
+    )
+
+    async def two_runs() -> bool:  # the canary key exists from the end of the first run
+        m = await run.scrape()
+        return (value(m, "tradeops_probe_runs_total", kind="redis", target="cache") or 0) >= 2
+
+    await eventually(two_runs)
+    m = await run.scrape()
+    t = {"target": "cache"}
+    assert value(m, "tradeops_redis_role_primary", **t) == 1
+    assert (
+        value(
+            m,
+            "tradeops_redis_info",
+            **t,
+            version=_server_version(redis_server),
+            role="master",
+            mode="standalone",
+        )
+        == 1
+    )
+    assert 0 < value(m, "tradeops_redis_ping_seconds", **t) < 0.5  # type: ignore[operator]
+    assert value(m, "tradeops_redis_memory_used_bytes", **t) > 100_000  # type: ignore[operator]
+    assert value(m, "tradeops_redis_max_clients", **t) == 10000
+    assert value(m, "tradeops_redis_canary_success", **t) == 1
+    assert value(m, "tradeops_redis_heartbeat_timestamp_seconds", **t, heartbeat="ingest") == int(
+        now
+    )
+    assert value(
+        m, "tradeops_redis_heartbeat_timestamp_seconds", **t, heartbeat="risk"
+    ) == pytest.approx(int(now * 1000) / 1000)
+    assert value(m, "tradeops_redis_heartbeat_present", **t, heartbeat="missing") == 0
+    assert value(m, "tradeops_redis_heartbeat_timestamp_seconds", **t, heartbeat="missing") is None
+    assert value(m, "tradeops_redis_stream_length", **t, stream="orders") == 1
+    assert value(m, "tradeops_redis_stream_group_lag", **t, stream="orders", group="risk") == 1
+    assert value(m, "tradeops_redis_stream_group_pending", **t, stream="orders", group="risk") == 0
+    last_entry = value(
+        m, "tradeops_redis_stream_last_entry_timestamp_seconds", **t, stream="orders"
+    )
+    assert last_entry is not None and abs(last_entry - now) < 5
+    # db0 holds hb:ingest, s:orders, hb:risk and the canary key (which has a TTL)
+    assert value(m, "tradeops_redis_db_keys", **t, db="0") == 4
+    assert value(m, "tradeops_redis_db_keys_expiring", **t, db="0") == 1
+    assert (
+        value(m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="timeout") == 0
+    )
+
+
+def _server_version(server: Redis) -> str:
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"INFO server\r\n")
+        time.sleep(0.1)
+        text = s.recv(65536).decode()
+    return text.split("redis_version:")[1].split("\r\n")[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"1795400000", 1795400000.0),
+        (b"1795400000123", 1795400000.123),
+        (b"1795400000.5", 1795400000.5),
+        (b"soon", None),
+        (b"-5", None),
+        (None, None),
+        (b"nan", None),
+    ],
+)
+def test_parse_heartbeat(raw: bytes | None, expected: float | None) -> None:
+    assert parse_heartbeat(raw) == (pytest.approx(expected) if expected else None)
+
+
+async def test_stopped_server_withdraws_series_and_recovers(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(_config(redis_server))
+
+    async def up_is(v: float) -> Callable[[], Any]:
+        async def check() -> bool:
+            return await _up(run) == v
+
+        return check
+
+    await eventually(await up_is(1))
+    redis_server.stop()
+    await eventually(await up_is(0), timeout=3)
+    m = await run.scrape()
+    assert with_label(m, "tradeops_redis_memory_used_bytes") == {}
+    assert (
+        value(m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="refused") >= 1
+    )  # type: ignore[operator]
+    assert (
+        value(m, "tradeops_probe_last_success_timestamp_seconds", kind="redis", target="cache")
+        is not None
+    )
+    redis_server.start()
+    await eventually(await up_is(1), timeout=5)
+    assert with_label(await run.scrape(), "tradeops_redis_memory_used_bytes") != {}
+
+
+async def test_hung_server_times_out_and_metrics_stay_fast(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(_config(redis_server, interval="1s", timeout="400ms"))
+    await eventually(lambda: _is_up(run))
+    redis_server.pause()
+    try:
+
+        async def timed_out() -> bool:
+            m = await run.scrape()
+            return (
+                value(
+                    m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="timeout"
+                )
+                or 0
+            ) >= 1
+
+        await eventually(timed_out, timeout=4)
+        m = await run.scrape()
+        assert value(m, "tradeops_up", kind="redis", target="cache") == 0
+        duration = value(m, "tradeops_probe_duration_seconds", kind="redis", target="cache")
+        assert duration is not None and 0.35 < duration < 0.8
+        worst = 0.0
+        for _ in range(20):
+            start = time.perf_counter()
+            await run.scrape()
+            worst = max(worst, time.perf_counter() - start)
+        assert worst < 0.1, f"/metrics took {worst:.3f}s while the target hangs"
+    finally:
+        redis_server.resume()
+
+
+async def _is_up(run: Running) -> bool:
+    return await _up(run) == 1
+
+
+async def test_garbage_on_the_port_is_a_protocol_error(
+    tmp_path: Any, exporter_factory: Factory
+) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"\x00\xffNOT-RESP garbage\r\n" * 4)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        run: Running = await exporter_factory(f"""
+redis:
+  - {{name: cache, address: "127.0.0.1:{port}", interval: 1s, timeout: 500ms}}
+""")
+
+        async def protocol_error() -> bool:
+            m = await run.scrape()
+            return (
+                value(
+                    m,
+                    "tradeops_probe_errors_total",
+                    kind="redis",
+                    target="cache",
+                    reason="protocol",
+                )
+                or 0
+            ) >= 1
+
+        await eventually(protocol_error, timeout=4)
+        assert await _up(run) == 0
