@@ -145,9 +145,10 @@ async def test_stopped_server_withdraws_series_and_recovers(
     await eventually(await up_is(0), timeout=3)
     m = await run.scrape()
     assert with_label(m, "tradeops_redis_memory_used_bytes") == {}
-    assert (
-        value(m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="refused") >= 1
-    )  # type: ignore[operator]
+    refused = value(
+        m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="refused"
+    )
+    assert refused is not None and refused >= 1
     assert (
         value(m, "tradeops_probe_last_success_timestamp_seconds", kind="redis", target="cache")
         is not None
