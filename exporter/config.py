@@ -84,6 +84,7 @@ def _root_model() -> type[StrictModel]:
 
 
 _ROOT = _root_model()
+SECTIONS = ["global", "modules", *KINDS]
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,16 @@ _MESSAGES = {
 }
 
 
-def pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+def pydantic_problems(
+    err: ValidationError, top_level: list[str] | None = None
+) -> list[tuple[str, str]]:
     """Turn pydantic errors into (field path, message) pairs, never echoing input."""
     problems = []
     for e in err.errors(include_url=False, include_input=False):
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p))
         msg = _MESSAGES.get(e["type"], e["msg"])
+        if e["type"] == "extra_forbidden" and len(loc) == 1 and top_level is not None:
+            msg = f"unknown section; expected one of {', '.join(top_level)}"
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         problems.append((_loc(loc), msg))
     return problems
@@ -181,7 +186,7 @@ def parse(text: str, path: str = "<config>") -> Config:
     try:
         root = _ROOT.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, pydantic_problems(exc)) from None
+        raise ConfigError(path, pydantic_problems(exc, SECTIONS)) from None
     problems: list[tuple[str, str]] = []
     glob: GlobalConfig = root.global_  # type: ignore[attr-defined]
     targets = {name: _fill_defaults(getattr(root, name), glob, name, problems) for name in KINDS}

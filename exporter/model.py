@@ -8,7 +8,14 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    model_validator,
+)
 
 from .redact import REDACTOR
 
@@ -16,6 +23,21 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _ENV_REF_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def check_name(value: str) -> str:
+    """Names become label values: keep them short and plain."""
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            "must start with a letter or digit and hold only letters, digits and _ . : - "
+            "(at most 128 characters)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+"""A config name that becomes a label value."""
 
 
 def parse_duration(value: Any) -> float:
@@ -114,7 +136,7 @@ class StrictModel(BaseModel):
 class TargetBase(StrictModel):
     """Fields every target has. ``interval``/``timeout`` default from ``global``."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
     interval: Duration | None = None
     timeout: Duration | None = None
 

@@ -21,6 +21,7 @@ from .probe import HistogramSample, Sample
 
 def format_value(value: float) -> str:
     """Exposition-format text of a sample value."""
+    value = float(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -73,9 +74,11 @@ class Running:
     def url(self) -> str:
         return str(self.server.make_url(""))
 
-    async def get(self, path: str, **kwargs: object) -> tuple[int, str, dict[str, str]]:
-        """GET a path: (status, body text, headers)."""
-        async with self.session.get(self.server.make_url(path), **kwargs) as resp:  # type: ignore[arg-type]
+    async def get(
+        self, path: str, method: str = "GET", **kwargs: Any
+    ) -> tuple[int, str, dict[str, str]]:
+        """Request a path: (status, body text, headers)."""
+        async with self.session.request(method, self.server.make_url(path), **kwargs) as resp:
             return resp.status, await resp.text(), dict(resp.headers)
 
     async def scrape(self) -> Series:

@@ -15,8 +15,8 @@ from redis.backoff import NoBackoff
 
 from ..catalogue import redis as M
 from ..model import (
-    NAME_PATTERN,
     Duration,
+    Name,
     PasswordMixin,
     StrictModel,
     TargetBase,
@@ -31,7 +31,7 @@ _MS_THRESHOLD = 1e11  # a heartbeat value above this is in milliseconds
 class HeartbeatKey(StrictModel):
     """A key (or hash field) where a platform component writes a Unix timestamp."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
     key: str = Field(min_length=1)
     field: str | None = None
 
@@ -39,7 +39,7 @@ class HeartbeatKey(StrictModel):
 class StreamKey(StrictModel):
     """A Redis stream whose length and consumer groups are reported."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
     key: str = Field(min_length=1)
 
 

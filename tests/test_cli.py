@@ -1,0 +1,272 @@
+"""The exporter as a process: signals, secrets, promtool, TLS and basic auth."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from stack import Exporter, Redis, free_port
+
+from .helpers import parse, value
+
+SECRET = "s3cr3t-Redis-pa55word"
+WRONG = "wr0ng-Redis-pa55word"
+
+
+def _get(url: str, **headers: str) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _wait_metrics(url: str, check: str, timeout: float = 10) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status, text = _get(url + "/metrics")
+        if status == 200 and check in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{check!r} never appeared in /metrics")
+
+
+def _config(server: Redis, tmp: Path) -> Path:
+    pw = tmp / "redis-password"
+    pw.write_text(SECRET + "\n")
+    cfg = tmp / "config.yml"
+    cfg.write_text(rf"""
+redis:
+  - {{name: good, address: "{server.address}", password_file: {pw}, interval: 1s,
+      timeout: 500ms}}
+  - {{name: bad, address: "{server.address}", password: "${{TRADEOPS_WRONG_PW}}",
+      interval: 1s, timeout: 500ms}}
+modules:
+  redis_local:
+    kind: redis
+    allowed_targets: ['127\.0\.0\.1:\d+']
+    params: {{password_file: {pw}}}
+""")
+    return cfg
+
+
+@pytest.fixture
+def secret_redis(tmp_path: Path) -> Iterator[Redis]:
+    server = Redis(tmp_path, password=SECRET).start()
+    yield server
+    server.stop()
+
+
+def test_secrets_appear_nowhere(secret_redis: Redis, tmp_path: Path) -> None:
+    os.environ["TRADEOPS_WRONG_PW"] = WRONG
+    try:
+        exp = Exporter(
+            tmp_path, _config(secret_redis, tmp_path), extra_args=["--log-level", "debug"]
+        ).start()
+    finally:
+        del os.environ["TRADEOPS_WRONG_PW"]
+    url = f"http://{exp.address}"
+    try:
+        text = _wait_metrics(url, 'reason="auth"} 1')
+        m = parse(text)
+        assert value(m, "tradeops_up", kind="redis", target="good") == 1
+        assert value(m, "tradeops_up", kind="redis", target="bad") == 0
+        bodies = [
+            text,
+            _get(url + "/")[1],
+            _get(url + f"/probe?module=redis_local&target={secret_redis.address}")[1],
+        ]
+        # a reload with the secret written inline must fail without echoing it
+        cfg = Path(exp.config_path)
+        cfg.write_text(
+            cfg.read_text().replace(
+                f"password_file: {tmp_path}/redis-password", f"password: {SECRET}", 1
+            )
+        )
+        req = urllib.request.Request(url + "/-/reload", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        bodies.append(err.value.read().decode())
+        assert "inline secrets are not accepted" in bodies[-1]
+    finally:
+        exp.stop()
+    log = exp.log_path.read_text()
+    assert "probe failed" in log and "reason=auth" in log
+    for body in [*bodies, log]:
+        assert SECRET not in body
+        assert WRONG not in body
+
+
+def test_sigterm_drains_and_exits_quickly(redis_server: Redis, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        f"redis:\n  - {{name: c, address: '{redis_server.address}', interval: 1s, "
+        f"timeout: 900ms}}\n"
+    )
+    redis_server.pause()  # a probe is in flight, hung, when the signal arrives
+    exp = Exporter(tmp_path, cfg).start()
+    try:
+        assert exp.proc is not None
+        time.sleep(0.3)
+        start = time.monotonic()
+        exp.proc.send_signal(signal.SIGTERM)
+        assert exp.proc.wait(10) == 0
+        assert time.monotonic() - start < 5
+    finally:
+        redis_server.resume()
+        exp.stop()
+    assert "msg=stopped" in exp.log_path.read_text()
+
+
+def test_sighup_reloads(redis_server: Redis, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    line = "  - {{name: {n}, address: '{a}', interval: 1s, timeout: 500ms}}\n"
+    cfg.write_text("redis:\n" + line.format(n="one", a=redis_server.address))
+    exp = Exporter(tmp_path, cfg).start()
+    try:
+        assert exp.proc is not None
+        _wait_metrics(f"http://{exp.address}", 'tradeops_up{kind="redis",target="one"} 1')
+        cfg.write_text("redis:\n" + line.format(n="two", a=redis_server.address))
+        exp.proc.send_signal(signal.SIGHUP)
+        text = _wait_metrics(f"http://{exp.address}", 'tradeops_up{kind="redis",target="two"} 1')
+        assert 'target="one"' not in text
+    finally:
+        exp.stop()
+
+
+def test_promtool_accepts_the_exposition(redis_server: Redis, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(rf"""
+redis:
+  - name: c
+    address: "{redis_server.address}"
+    interval: 1s
+    timeout: 500ms
+    canary: {{}}
+    heartbeats: [{{name: hb, key: hb}}]
+    streams: [{{name: s, key: s}}]
+modules:
+  m: {{kind: redis, allowed_targets: ['127\.0\.0\.1:\d+']}}
+""")
+    exp = Exporter(tmp_path, cfg).start()
+    try:
+        url = f"http://{exp.address}"
+        text = _wait_metrics(url, "tradeops_redis_canary_success")
+        probe = _get(url + f"/probe?module=m&target={redis_server.address}")[1]
+    finally:
+        exp.stop()
+    for body in (text, probe):
+        out = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, text=True, capture_output=True, timeout=30
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.strip() == "" and out.stderr.strip() == ""
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def test_tls_and_basic_auth_from_web_config(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+    )
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("")
+    port = free_port()
+    exp = Exporter(tmp_path, cfg, port=port, extra_args=["--web-config", str(web)])
+    exp.wait_ready = lambda: time.sleep(1.5)  # type: ignore[method-assign]
+    exp.start()
+    ctx = ssl.create_default_context(cafile=str(cert))
+    url = f"https://127.0.0.1:{port}/metrics"
+
+    def get(auth: str | None) -> int:
+        headers = (
+            {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+        )
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), context=ctx, timeout=5
+            ) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        assert get(None) == 401
+        assert get("prometheus:wrong") == 401
+        assert get("nobody:scrape-pass") == 401
+        assert get("prometheus:scrape-pass") == 200
+        assert get("prometheus:scrape-pass") == 200  # second time from the verified cache
+        with pytest.raises(OSError):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    finally:
+        exp.stop()
+
+
+def test_bad_web_config_exits_2(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  prometheus: plaintext\n")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config",
+            str(cfg),
+            "--web-config",
+            str(web),
+            "--check-config",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        f"{web}: basic_auth_users: user 'prometheus': the password must be a bcrypt hash"
+    )

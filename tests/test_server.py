@@ -1,0 +1,220 @@
+"""HTTP endpoints of an in-process exporter, against a real redis-server."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from stack import Redis
+
+from .helpers import Running, eventually, parse, value, with_label
+
+Factory = Callable[..., Any]
+
+MODULES = r"""
+modules:
+  redis_local:
+    kind: redis
+    allowed_targets: ['127\.0\.0\.1:\d+']
+    timeout: 5s
+"""
+
+
+def _target(server: Redis, name: str = "cache", timeout: str = "500ms") -> str:
+    return f"""
+  - name: {name}
+    address: {server.address}
+    interval: 1s
+    timeout: {timeout}
+"""
+
+
+async def _runs(run: Running, target: str = "cache") -> float:
+    m = await run.scrape()
+    return value(m, "tradeops_probe_runs_total", kind="redis", target=target) or 0
+
+
+async def test_metrics_gzip_matches_plain(redis_server: Redis, exporter_factory: Factory) -> None:
+    run: Running = await exporter_factory("redis:" + _target(redis_server))
+    await eventually(lambda: _ran(run))
+    async with run.session.get(
+        run.server.make_url("/metrics"), headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    ) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        zipped = await resp.read()
+    async with run.session.get(
+        run.server.make_url("/metrics"), headers={"Accept-Encoding": "identity"}
+    ) as resp:
+        assert "Content-Encoding" not in resp.headers
+        plain = await resp.read()
+    assert gzip.decompress(zipped) == plain
+    assert value(parse(plain.decode()), "tradeops_up", kind="redis", target="cache") == 1
+
+
+async def _ran(run: Running) -> bool:
+    return await _runs(run) >= 1
+
+
+async def test_probe_endpoint_checks_module_and_allow_list(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(MODULES)
+    status, text, _ = await run.get("/probe?module=nope&target=127.0.0.1:1")
+    assert (status, text) == (400, "unknown module 'nope'\n")
+    status, text, _ = await run.get("/probe?module=redis_local&target=10.0.0.1:6379")
+    assert (status, text) == (403, "target not allowed by module 'redis_local'\n")
+    status, text, _ = await run.get("/probe?module=redis_local")
+    assert (status, text) == (400, "the target parameter is required\n")
+
+    status, text, _ = await run.get(f"/probe?module=redis_local&target={redis_server.address}")
+    assert status == 200
+    m = parse(text)
+    t = {"kind": "redis", "target": redis_server.address}
+    assert value(m, "tradeops_probe_success", **t) == 1
+    assert value(m, "tradeops_redis_role_primary", target=redis_server.address) == 1
+
+    redis_server.stop()
+    status, text, _ = await run.get(f"/probe?module=redis_local&target={redis_server.address}")
+    m = parse(text)
+    assert status == 200
+    assert value(m, "tradeops_probe_success", **t) == 0
+    assert with_label(m, "tradeops_redis_role_primary") == {}
+
+    own = await run.scrape()
+    requests = {
+        (dict(lbl)["module"], dict(lbl)["outcome"]): v
+        for lbl, v in with_label(own, "tradeops_exporter_probe_requests_total").items()
+    }
+    assert requests == {
+        ("", "bad_request"): 1,
+        ("redis_local", "bad_request"): 1,
+        ("redis_local", "denied"): 1,
+        ("redis_local", "ok"): 1,
+        ("redis_local", "failed"): 1,
+    }
+
+
+async def test_probe_deadline_follows_the_scrape_timeout_header(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(MODULES)
+    redis_server.pause()
+    try:
+        start = time.perf_counter()
+        status, text, _ = await run.get(
+            f"/probe?module=redis_local&target={redis_server.address}",
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"},
+        )
+        elapsed = time.perf_counter() - start
+    finally:
+        redis_server.resume()
+    assert status == 200
+    m = parse(text)
+    assert value(m, "tradeops_probe_success", kind="redis", target=redis_server.address) == 0
+    # 1.5 s scrape timeout minus the 0.5 s margin, well under the module's 5 s
+    assert 0.9 < elapsed < 1.5
+
+
+async def test_ready_waits_for_the_first_run(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    redis_server.pause()
+    try:
+        run: Running = await exporter_factory("redis:" + _target(redis_server, timeout="700ms"))
+        status, _, _ = await run.get("/-/ready")
+        assert status == 503
+        assert (await run.get("/-/healthy"))[0] == 200
+
+        async def ready() -> bool:
+            return (await run.get("/-/ready"))[0] == 200
+
+        await eventually(ready, timeout=3)
+    finally:
+        redis_server.resume()
+
+
+async def test_reload_applies_good_config_and_keeps_running_on_bad(
+    redis_server: Redis, exporter_factory: Factory, tmp_path: Path
+) -> None:
+    run: Running = await exporter_factory("redis:" + _target(redis_server, "a"))
+    await eventually(lambda: _ran_target(run, "a"))
+    runner_a = run.exporter.scheduler.runners[("redis", "a")]
+    config = Path(run.exporter.config_path)
+    config.write_text("redis:" + _target(redis_server, "a") + _target(redis_server, "b"))
+    status, text, _ = await run.get("/-/reload", method="POST")
+    assert (status, text) == (200, "config reloaded\n")
+    assert run.exporter.scheduler.runners[("redis", "a")] is runner_a  # unchanged: kept
+    await eventually(lambda: _ran_target(run, "b"))
+
+    config.write_text("redis:\n  - {name: b, address: nowhere}\n")
+    async with run.session.post(run.server.make_url("/-/reload")) as resp:
+        assert resp.status == 500
+        assert f"{config}: redis[0].address: expected host:port" in await resp.text()
+    m = await run.scrape()
+    assert value(m, "tradeops_exporter_config_last_reload_successful") == 0
+    assert value(m, "tradeops_up", kind="redis", target="a") == 1
+
+    config.write_text("redis:" + _target(redis_server, "b"))
+    assert (await run.get("/-/reload", method="POST"))[0] == 200
+    m = await run.scrape()
+    assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
+    assert value(m, "tradeops_up", kind="redis", target="a") is None  # removed target: gone
+    assert with_label(m, "tradeops_redis_ping_seconds", target="a") == {}
+
+
+async def _ran_target(run: Running, target: str) -> bool:
+    return await _runs(run, target) >= 1
+
+
+async def test_index_lists_targets(redis_server: Redis, exporter_factory: Factory) -> None:
+    run: Running = await exporter_factory("redis:" + _target(redis_server) + MODULES)
+    await eventually(lambda: _ran(run))
+    status, text, headers = await run.get("/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "<td>redis</td><td>cache</td><td>up</td>" in text
+    assert "redis_local (redis)" in text
+
+
+async def test_a_crashed_loop_is_restarted_and_counted(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    """Forces a crash of the framework's own loop (a real service cannot cause
+    one) by making the snapshot store fail once; the loop must come back."""
+    run: Running = await exporter_factory("redis:" + _target(redis_server))
+    await eventually(lambda: _ran(run))
+    store = run.exporter.store
+    real_put = store.put
+    failures = iter([True])
+
+    def flaky_put(snap: Any) -> None:
+        if snap.target == "cache" and next(failures, False):
+            raise RuntimeError("store failure")
+        real_put(snap)
+
+    store.put = flaky_put  # type: ignore[method-assign]
+
+    async def restarted() -> bool:
+        m = await run.scrape()
+        return value(m, "tradeops_exporter_loop_restarts_total", kind="redis", target="cache") == 1
+
+    await eventually(restarted, timeout=6)
+    before = await _runs(run)
+    await eventually(lambda: _runs_above(run, before), timeout=4)
+
+
+async def _runs_above(run: Running, n: float) -> bool:
+    return await _runs(run) > n
+
+
+async def test_unknown_path_is_404(exporter_factory: Factory) -> None:
+    run: Running = await exporter_factory("")
+    assert (await run.get("/nope"))[0] == 404
+    async with aiohttp.ClientSession() as s, s.get(run.server.make_url("/metrics")) as resp:
+        m = parse(await resp.text())
+    assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
