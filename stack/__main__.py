@@ -1,0 +1,7 @@
+"""``python -m stack demo``."""
+
+import sys
+
+from .demo import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""Redis side of the demo's traffic: heartbeat keys written by "platform
+components" and an order stream with a consumer group that acknowledges most
+entries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+HEARTBEATS = ("ingestion", "execution", "risk")
+STREAM = "stream:orders"
+GROUP = "risk-checks"
+
+
+class RedisTraffic:
+    """Writes heartbeats every second and an order every 200 ms; ``stall(name)``
+    stops one heartbeat so the demo can show a gap."""
+
+    def __init__(self, address: str, password: str | None = None) -> None:
+        host, _, port = address.rpartition(":")
+        self.client = aioredis.Redis(host=host, port=int(port), password=password)
+        self.stalled: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def stall(self, heartbeat: str) -> None:
+        """Stop writing one heartbeat."""
+        self.stalled.add(heartbeat)
+
+    async def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        tick = 0
+        while True:
+            now = time.time()
+            if tick % 5 == 0:
+                for name in HEARTBEATS:
+                    if name not in self.stalled:
+                        await self.client.set(f"heartbeat:{name}", f"{now:.3f}")
+            await self.client.xadd(STREAM, {"side": "buy", "qty": str(tick % 100)}, maxlen=10_000)
+            if tick % 3:  # the consumer acknowledges two of every three orders
+                await self._consume()
+            tick += 1
+            await asyncio.sleep(0.2)
+
+    async def _consume(self) -> None:
+        entries: list[Any] = await self.client.xreadgroup(GROUP, "risk-1", {STREAM: ">"}, count=10)
+        for _, messages in entries:
+            ids = [mid for mid, _ in messages[: max(1, len(messages) - 1)]]
+            if ids:
+                await self.client.xack(STREAM, GROUP, *ids)
+
+    def start(self) -> None:
+        """Run in the background of the current event loop."""
+        self._task = asyncio.create_task(self._run(), name="sim-redis")
+
+    async def stop(self) -> None:
+        """Stop writing and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.client.aclose()

@@ -1,0 +1,23 @@
+"""The README's demo command, run briefly: every service starts, Prometheus
+scrapes the exporter and sees every target up, everything stops."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "stack", "demo", "--duration", "14", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "demo check: ok" in out.stdout
+    assert "redis/cache: up=1" in out.stdout
