@@ -47,8 +47,8 @@ class RedisTraffic:
             await asyncio.sleep(0.2)
 
     async def _consume(self) -> None:
-        entries: list[Any] = await self.client.xreadgroup(GROUP, "risk-1", {STREAM: ">"}, count=10)
-        for _, messages in entries:
+        entries: Any = await self.client.xreadgroup(GROUP, "risk-1", {STREAM: ">"}, count=10)
+        for _, messages in entries or []:
             ids = [mid for mid, _ in messages[: max(1, len(messages) - 1)]]
             if ids:
                 await self.client.xack(STREAM, GROUP, *ids)
