@@ -158,7 +158,10 @@ class Exporter:
         except ValueError as exc:
             raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
         async with self._probe_slots:
-            state = kind.new_state(spec)
+            try:
+                state = kind.new_state(spec)
+            except Exception as exc:
+                raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
             try:
                 result, reason, error, duration = await run_probe(kind, spec, state, timeout)
             finally:

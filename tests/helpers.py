@@ -91,6 +91,8 @@ class Running:
         await self.session.close()
         await self.server.close()
         await self.exporter.stop()
+        leaked = [t for t in asyncio.all_tasks() if t.get_name().startswith("probe:")]
+        assert not leaked, f"probe tasks left running after stop: {leaked}"
 
 
 async def start_exporter(

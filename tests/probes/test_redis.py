@@ -226,3 +226,41 @@ redis:
 
         await eventually(protocol_error, timeout=4)
         assert await _up(run) == 0
+
+
+async def test_replication_is_seen_from_both_ends(
+    redis_server: Redis, tmp_path: Any, exporter_factory: Factory
+) -> None:
+    replica = Redis(tmp_path / "replica").start()
+    try:
+        with socket.create_connection(("127.0.0.1", replica.port)) as s:
+            s.sendall(b"REPLICAOF 127.0.0.1 %d\r\n" % redis_server.port)
+            assert s.recv(100).startswith(b"+OK")
+        run: Running = await exporter_factory(f"""
+redis:
+  - {{name: primary, address: "{redis_server.address}", interval: 1s, timeout: 500ms}}
+  - {{name: replica, address: "{replica.address}", interval: 1s, timeout: 500ms}}
+""")
+
+        async def linked() -> bool:
+            m = await run.scrape()
+            return (
+                value(m, "tradeops_redis_replication_link_up", target="replica") == 1
+                and value(m, "tradeops_redis_connected_replicas", target="primary") == 1
+            )
+
+        await eventually(linked, timeout=15)
+        m = await run.scrape()
+        assert value(m, "tradeops_redis_role_primary", target="primary") == 1
+        assert value(m, "tradeops_redis_role_primary", target="replica") == 0
+        assert value(m, "tradeops_redis_replication_lag_bytes", target="primary") is not None
+        assert value(m, "tradeops_redis_replication_link_up", target="primary") is None
+        replica.stop()
+
+        async def replica_gone() -> bool:
+            m = await run.scrape()
+            return value(m, "tradeops_redis_connected_replicas", target="primary") == 0
+
+        await eventually(replica_gone, timeout=15)
+    finally:
+        replica.stop()
