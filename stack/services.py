@@ -156,13 +156,21 @@ class Service:
 
 
 class Redis(Service):
-    """redis-server without persistence to disk, optionally with a password."""
+    """redis-server without persistence to disk, optionally with a password and
+    TLS only (``tls=(cert_file, key_file)``)."""
 
     name = "redis"
 
-    def __init__(self, root: Path, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        password: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         super().__init__(root, port)
         self.password = password
+        self.tls = tls
 
     def command(self) -> list[str]:
         cmd = [
@@ -182,6 +190,16 @@ class Redis(Service):
         ]
         if self.password:
             cmd += ["--requirepass", self.password]
+        if self.tls:
+            cmd[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            cmd += [
+                "--tls-cert-file",
+                str(self.tls[0]),
+                "--tls-key-file",
+                str(self.tls[1]),
+                "--tls-auth-clients",
+                "no",
+            ]
         return cmd
 
 

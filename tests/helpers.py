@@ -4,6 +4,7 @@ running the exporter in-process against a config."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -62,6 +63,36 @@ async def eventually(
         await asyncio.sleep(step)
 
 
+def self_signed_cert(tmp: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key for 127.0.0.1 (also its own CA)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
 @dataclass
 class Running:
     """An exporter running in-process with its HTTP server on a free port."""
@@ -87,12 +118,22 @@ class Running:
         assert status == 200
         return parse(text)
 
+    async def runs(self, target: str = "cache", kind: str = "redis") -> float:
+        """How many probe runs the target has started (0 before the first)."""
+        m = await self.scrape()
+        return value(m, "tradeops_probe_runs_total", kind=kind, target=target) or 0
+
     async def stop(self) -> None:
         await self.session.close()
         await self.server.close()
         await self.exporter.stop()
         leaked = [t for t in asyncio.all_tasks() if t.get_name().startswith("probe:")]
         assert not leaked, f"probe tasks left running after stop: {leaked}"
+
+
+async def ran(run: Running, target: str = "cache", kind: str = "redis", above: float = 0) -> bool:
+    """True once the target has started more than ``above`` probe runs."""
+    return await run.runs(target, kind) > above
 
 
 async def start_exporter(

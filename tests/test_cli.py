@@ -19,7 +19,7 @@ import pytest
 
 from stack import Exporter, Redis, free_port
 
-from .helpers import parse, value
+from .helpers import parse, self_signed_cert, value
 
 SECRET = "s3cr3t-Redis-pa55word"
 WRONG = "wr0ng-Redis-pa55word"
@@ -176,36 +176,8 @@ modules:
         assert out.stdout.strip() == "" and out.stderr.strip() == ""
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 def test_tls_and_basic_auth_from_web_config(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(

@@ -12,7 +12,7 @@ import aiohttp
 
 from stack import Redis
 
-from .helpers import Running, eventually, parse, value, with_label
+from .helpers import Running, eventually, parse, ran, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -34,14 +34,9 @@ def _target(server: Redis, name: str = "cache", timeout: str = "500ms") -> str:
 """
 
 
-async def _runs(run: Running, target: str = "cache") -> float:
-    m = await run.scrape()
-    return value(m, "tradeops_probe_runs_total", kind="redis", target=target) or 0
-
-
 async def test_metrics_gzip_matches_plain(redis_server: Redis, exporter_factory: Factory) -> None:
     run: Running = await exporter_factory("redis:" + _target(redis_server))
-    await eventually(lambda: _ran(run))
+    await eventually(lambda: ran(run))
     async with run.session.get(
         run.server.make_url("/metrics"), headers={"Accept-Encoding": "gzip"}, auto_decompress=False
     ) as resp:
@@ -55,10 +50,6 @@ async def test_metrics_gzip_matches_plain(redis_server: Redis, exporter_factory:
         plain = await resp.read()
     assert gzip.decompress(zipped) == plain
     assert value(parse(plain.decode()), "tradeops_up", kind="redis", target="cache") == 1
-
-
-async def _ran(run: Running) -> bool:
-    return await _runs(run) >= 1
 
 
 async def test_probe_endpoint_checks_module_and_allow_list(
@@ -143,14 +134,14 @@ async def test_reload_applies_good_config_and_keeps_running_on_bad(
     redis_server: Redis, exporter_factory: Factory, tmp_path: Path
 ) -> None:
     run: Running = await exporter_factory("redis:" + _target(redis_server, "a"))
-    await eventually(lambda: _ran_target(run, "a"))
+    await eventually(lambda: ran(run, "a"))
     runner_a = run.exporter.scheduler.runners[("redis", "a")]
     config = Path(run.exporter.config_path)
     config.write_text("redis:" + _target(redis_server, "a") + _target(redis_server, "b"))
     status, text, _ = await run.get("/-/reload", method="POST")
     assert (status, text) == (200, "config reloaded\n")
     assert run.exporter.scheduler.runners[("redis", "a")] is runner_a  # unchanged: kept
-    await eventually(lambda: _ran_target(run, "b"))
+    await eventually(lambda: ran(run, "b"))
 
     config.write_text("redis:\n  - {name: b, address: nowhere}\n")
     async with run.session.post(run.server.make_url("/-/reload")) as resp:
@@ -168,48 +159,13 @@ async def test_reload_applies_good_config_and_keeps_running_on_bad(
     assert with_label(m, "tradeops_redis_ping_seconds", target="a") == {}
 
 
-async def _ran_target(run: Running, target: str) -> bool:
-    return await _runs(run, target) >= 1
-
-
 async def test_index_lists_targets(redis_server: Redis, exporter_factory: Factory) -> None:
     run: Running = await exporter_factory("redis:" + _target(redis_server) + MODULES)
-    await eventually(lambda: _ran(run))
+    await eventually(lambda: ran(run))
     status, text, headers = await run.get("/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "<td>redis</td><td>cache</td><td>up</td>" in text
     assert "redis_local (redis)" in text
-
-
-async def test_a_crashed_loop_is_restarted_and_counted(
-    redis_server: Redis, exporter_factory: Factory
-) -> None:
-    """Forces a crash of the framework's own loop (a real service cannot cause
-    one) by making the snapshot store fail once; the loop must come back."""
-    run: Running = await exporter_factory("redis:" + _target(redis_server))
-    await eventually(lambda: _ran(run))
-    store = run.exporter.store
-    real_put = store.put
-    failures = iter([True])
-
-    def flaky_put(snap: Any) -> None:
-        if snap.target == "cache" and next(failures, False):
-            raise RuntimeError("store failure")
-        real_put(snap)
-
-    store.put = flaky_put  # type: ignore[method-assign]
-
-    async def restarted() -> bool:
-        m = await run.scrape()
-        return value(m, "tradeops_exporter_loop_restarts_total", kind="redis", target="cache") == 1
-
-    await eventually(restarted, timeout=6)
-    before = await _runs(run)
-    await eventually(lambda: _runs_above(run, before), timeout=4)
-
-
-async def _runs_above(run: Running, n: float) -> bool:
-    return await _runs(run) > n
 
 
 async def test_unknown_path_is_404(exporter_factory: Factory) -> None:

@@ -75,8 +75,15 @@ class RedisState(ProbeState):
     def __init__(self, target: RedisTarget) -> None:
         host, port = parse_host_port(target.address)
         kwargs: dict[str, Any] = {}
-        if target.tls is not None:
-            kwargs.update(ssl=True, ssl_context=target.tls.context())
+        if (tls := target.tls) is not None:
+            kwargs.update(
+                ssl=True,
+                ssl_ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                ssl_certfile=str(tls.cert_file) if tls.cert_file else None,
+                ssl_keyfile=str(tls.key_file) if tls.key_file else None,
+                ssl_cert_reqs="none" if tls.insecure_skip_verify else "required",
+                ssl_check_hostname=not tls.insecure_skip_verify,
+            )
         self.client = aioredis.Redis(
             host=host,
             port=port,

@@ -13,7 +13,7 @@ import pytest
 from exporter.probes.redis import parse_heartbeat
 from stack import Redis
 
-from ..helpers import Running, eventually, value, with_label
+from ..helpers import Running, eventually, self_signed_cert, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -264,3 +264,36 @@ redis:
         await eventually(replica_gone, timeout=15)
     finally:
         replica.stop()
+
+
+async def test_tls_connection_and_its_failures(tmp_path: Any, exporter_factory: Factory) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    other_ca, _ = self_signed_cert(tmp_path / "other")
+    server = Redis(tmp_path, tls=(cert, key)).start()
+    try:
+        run: Running = await exporter_factory(f"""
+redis:
+  - {{name: tls, address: "{server.address}", interval: 1s, timeout: 500ms,
+      tls: {{ca_file: {cert}}}}}
+  - {{name: plain, address: "{server.address}", interval: 1s, timeout: 500ms}}
+  - {{name: wrong-ca, address: "{server.address}", interval: 1s, timeout: 500ms,
+      tls: {{ca_file: {other_ca}}}}}
+""")
+
+        async def settled() -> bool:
+            m = await run.scrape()
+            return all(
+                (value(m, "tradeops_probe_runs_total", kind="redis", target=t) or 0) >= 2
+                for t in ("tls", "plain", "wrong-ca")
+            )
+
+        await eventually(settled, timeout=8)
+        m = await run.scrape()
+        assert value(m, "tradeops_up", kind="redis", target="tls") == 1
+        assert value(m, "tradeops_redis_role_primary", target="tls") == 1
+        for target in ("plain", "wrong-ca"):
+            assert value(m, "tradeops_up", kind="redis", target=target) == 0
+        wrong_ca = with_label(m, "tradeops_probe_errors_total", kind="redis", target="wrong-ca")
+        assert {dict(k)["reason"] for k, v in wrong_ca.items() if v} == {"protocol"}
+    finally:
+        server.stop()

@@ -1,0 +1,47 @@
+"""Structured log lines, with secrets masked in the message and every field."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from exporter import logs
+from exporter.model import Secret
+
+
+@pytest.fixture
+def captured(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
+    return capsys
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+def test_lines_carry_fields_and_mask_secrets(
+    fmt: str, captured: pytest.CaptureFixture[str]
+) -> None:
+    Secret("tr0ub4dor-and-3")
+    logs.setup(fmt, "info")
+    try:
+        logs.log(
+            logging.WARNING,
+            "probe failed for tr0ub4dor-and-3",
+            kind="redis",
+            target="cache",
+            error='AuthError: password "tr0ub4dor-and-3" rejected',
+        )
+        logs.log(logging.DEBUG, "not shown")
+    finally:
+        logging.getLogger().handlers.clear()
+    err = captured.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    line = err[0]
+    assert "tr0ub4dor" not in line
+    if fmt == "json":
+        record = json.loads(line)
+        assert record["level"] == "warning" and record["kind"] == "redis"
+        assert record["msg"] == "probe failed for ***"
+        assert record["error"] == 'AuthError: password "***" rejected'
+    else:
+        assert 'level=warning msg="probe failed for ***" kind=redis target=cache' in line
+        assert 'error="AuthError: password \\"***\\" rejected"' in line
