@@ -33,6 +33,7 @@ list-metrics: setup
 
 bench: setup
 	$(PY) bench/bench_redis.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
