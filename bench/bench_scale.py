@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack import Exporter, Redis, free_port  # noqa: E402
+from stack import Exporter, Redis, free_port
 
 
 def populate(redis: Redis, streams: int) -> None:
