@@ -130,6 +130,7 @@ class EventBusState(ProbeState):
         self.transport: Transport | None = None
         self.transport_started = False
         self.reported_status: str | None = None
+        self.closing: set[asyncio.Task[None]] = set()
 
     def http(self) -> aiohttp.ClientSession:
         """The session (created on first use, inside the event loop)."""
@@ -150,20 +151,27 @@ class EventBusState(ProbeState):
         return self.transport
 
     async def drop_transport(self) -> None:
-        """Close the transport (best effort, bounded); the next run reconnects."""
+        """Forget the transport; it is closed in the background (bounded), so a broker
+        that is down cannot eat the run's deadline. The next run reconnects."""
         transport, self.transport, self.transport_started = self.transport, None, False
         if transport is not None:
-            try:
-                await asyncio.wait_for(transport.aclose(), CLOSE_TIMEOUT)
-            except Exception as exc:
-                log(logging.DEBUG, "closing canary transport failed", error=_text(exc))
+            task = asyncio.create_task(_close(transport), name="eventbus-canary-close")
+            self.closing.add(task)
+            task.add_done_callback(self.closing.discard)
 
     async def aclose(self) -> None:
-        try:
-            await self.drop_transport()
-        finally:
-            if self.session is not None:
-                await self.session.close()
+        await self.drop_transport()
+        if self.closing:
+            await asyncio.gather(*self.closing, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+
+async def _close(transport: Transport) -> None:
+    try:
+        await asyncio.wait_for(transport.aclose(), CLOSE_TIMEOUT)
+    except Exception as exc:
+        log(logging.DEBUG, "closing canary transport failed", error=_text(exc))
 
 
 def _text(exc: BaseException) -> str:
@@ -374,6 +382,7 @@ async def _canary_round(
             got = decode(raw, state.instance)
             if got is not None:
                 tracker.seen(got, loop.time(), ctx.now(), cfg.deadline)
+    transport.idle()
     lost_before = tracker.lost
     tracker.expire(loop.time(), cfg.deadline)
     waiting = [s for s in mine if s in tracker.pending]

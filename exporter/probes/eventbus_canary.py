@@ -59,7 +59,7 @@ class KafkaCanary(PasswordMixin):
 
 
 class RedisCanary(PasswordMixin):
-    """Redis transport: a dedicated stream, trimmed to about ``maxlen`` entries."""
+    """Redis transport: a dedicated stream, trimmed to ``maxlen`` entries on every add."""
 
     address: str
     stream: str | None = Field(default=None, min_length=1)
@@ -196,6 +196,9 @@ class Transport(Protocol):
     async def poll(self, timeout: float) -> Sequence[bytes]:
         """Payloads read since the last poll, waiting up to ``timeout`` for the first."""
 
+    def idle(self) -> None:
+        """Between runs: stop background reading (the position is kept)."""
+
     async def aclose(self) -> None:
         """Disconnect."""
 
@@ -231,7 +234,7 @@ class KafkaTransport:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=10,
         )
 
     async def start(self) -> None:
@@ -242,6 +245,9 @@ class KafkaTransport:
         self.consumer.assign([self.tp])
         await self.consumer.seek_to_end(self.tp)
         await self.consumer.position(self.tp)
+
+    def idle(self) -> None:
+        self.consumer.pause(self.tp)
 
     async def _ensure_topic(self) -> None:
         admin = AIOKafkaAdminClient(**self.common)
@@ -263,6 +269,8 @@ class KafkaTransport:
         )
 
     async def poll(self, timeout: float) -> Sequence[bytes]:
+        if self.consumer.paused():
+            self.consumer.resume(self.tp)
         batches = await self.consumer.getmany(
             self.tp, timeout_ms=max(1, int(timeout * 1000)), max_records=500
         )
@@ -276,7 +284,7 @@ class KafkaTransport:
 
 
 class RedisTransport:
-    """XADD with approximate MAXLEN trimming; XREAD from the last id seen."""
+    """XADD with exact MAXLEN trimming (cheap on a short stream); XREAD from the last id."""
 
     def __init__(self, cfg: RedisCanary, stream: str, timeout: float) -> None:
         host, port = parse_host_port(cfg.address)
@@ -304,9 +312,12 @@ class RedisTransport:
         if newest:
             self.last_id = _text(newest[0][0])
 
+    def idle(self) -> None:
+        pass  # XREAD only runs when asked
+
     async def publish(self, payload: bytes) -> None:
         await self.client.xadd(
-            self.stream, {"canary": payload}, maxlen=self.cfg.maxlen, approximate=True
+            self.stream, {"canary": payload}, maxlen=self.cfg.maxlen, approximate=False
         )
 
     async def poll(self, timeout: float) -> Sequence[bytes]:
