@@ -143,7 +143,7 @@ async def test_broker_stopped_counts_losses_then_recovers(
 
         await eventually(lambda: received_at_least(1), timeout=15)
         received_before = await metric("tradeops_eventbus_canary_received_total", **T)
-        broker.stop()
+        broker.kill()  # SIGTERM would let tansu serve open connections for 5 s more
         await eventually(lambda: up(0), timeout=10)
         m = await run.scrape()
         # a failed run withdraws the data series: no canary counters while down
@@ -168,7 +168,7 @@ async def test_broker_stopped_counts_losses_then_recovers(
         assert sent >= received + lost  # every canary is received, lost or in flight
     finally:
         await s.stop()
-        broker.stop()
+        broker.kill()  # a graceful stop waits 5 s for the exporter's open connections
 
 
 def _redis_cmd(server: Redis, *args: str) -> bytes:
