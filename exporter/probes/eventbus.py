@@ -181,8 +181,10 @@ def _text(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> Reason | None:
     """Map aiohttp, aiokafka and redis-py exceptions to reasons."""
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "protocol"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "refused" if "refused" in str(exc).lower() else "other"
+        return None  # an OSError with errno: the generic rules tell refused from the rest
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return "protocol"
     if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientConnectionError):

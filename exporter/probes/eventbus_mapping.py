@@ -171,11 +171,13 @@ def _resolve_standard(
     if entry.states is not None and spec.type != "state":
         out.add((name, "states"), "states applies to status only")
     states = tuple(entry.states or DEFAULT_STATES)
+    seen: set[str] = set()
     for i, state in enumerate(states):
-        if not re.match(STATE_PATTERN, state) or state == UNKNOWN_STATE:
-            out.add(
-                (name, "states", str(i)), f"bad state name (pattern {STATE_PATTERN}, not unknown)"
-            )
+        if not re.match(STATE_PATTERN, state) or state.lower() == UNKNOWN_STATE:
+            out.add((name, "states", i), f"bad state name (pattern {STATE_PATTERN}, not unknown)")
+        elif state.lower() in seen:
+            out.add((name, "states", i), f"duplicate state {state!r}")
+        seen.add(state.lower())
     path = _join(root, entry.path if entry.path is not None else spec.path, name, out)
     if path is None:
         return None
