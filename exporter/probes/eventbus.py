@@ -309,7 +309,7 @@ def _emit_status(
 async def health(
     r: ProbeResult, target: EventBusTarget, state: EventBusState, ctx: ProbeContext[EventBusState]
 ) -> None:
-    """Fetch, parse and map the health document."""
+    """Fetch, parse and map the health document; failures name the health endpoint."""
     budget = _margin_deadline(ctx.deadline, target.timeout_s)
     seconds = budget - asyncio.get_running_loop().time()
     try:
@@ -319,11 +319,19 @@ async def health(
         raise ProbeError(
             "timeout", f"health endpoint: no complete answer within {seconds:.2f}s"
         ) from None
+    except ProbeError:
+        raise
+    except Exception as exc:
+        reason = classify_error(exc, classify)
+        raise ProbeError(reason, f"health endpoint: {_text(exc)}") from exc
     r.add(M.HTTP_STATUS, status, target.name)
     r.add(M.RESPONSE_SIZE, len(body), target.name)
     doc = parse_document(body)
     if target.root:
-        found, sub = lookup(doc, parse_path(target.root))
+        try:
+            found, sub = lookup(doc, parse_path(target.root))
+        except FieldError:
+            found, sub = False, None
         if not found or not isinstance(sub, dict):
             raise ProbeError("protocol", f"health response: no object at root {target.root}")
     map_fields(r, target, state, doc, ctx.now())
@@ -424,9 +432,13 @@ async def probe(target: EventBusTarget, ctx: ProbeContext[EventBusState]) -> Pro
     if target.canary is not None:
         parts.append(canary(r, target, ctx.state, ctx))
     outcomes = await asyncio.gather(*parts, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if len(errors) == 2 and all(isinstance(e, ProbeError) for e in errors):
+        first = errors[0]
+        assert isinstance(first, ProbeError)
+        raise ProbeError(first.reason, f"{first}; and {errors[1]}") from first
+    if errors:
+        raise errors[0]
     return r
 
 

@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import Field, field_validator, model_validator
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ..model import Duration, PasswordMixin, StrictModel, TLSConfig, parse_host_port
 
@@ -304,6 +306,7 @@ class RedisTransport:
             socket_timeout=timeout + 1.0,  # above the longest XREAD BLOCK
             client_name="tradeops-exporter-canary",
             max_connections=2,
+            retry=Retry(NoBackoff(), 1),  # one reconnect; no backoff sleeps inside a run
             **kwargs,
         )
 

@@ -212,3 +212,30 @@ def test_tracker_counts_lost_late_and_out_of_order() -> None:
 )
 def test_decode_only_accepts_own_canaries(raw: Any, expected: int | None) -> None:
     assert decode(raw, "me") == expected
+
+
+async def test_redis_down_loses_canaries_and_both_failures_are_named(
+    sim: EventBusSim, redis_server: Redis
+) -> None:
+    target = target_from(_yaml(sim.url, _redis(redis_server.address), timeout="1s"))
+    state = EventBusState(target)
+    try:
+        await _runs(target, state, 1)
+        redis_server.stop()
+        out = await probe_once(target, state)
+        assert out.reason == "refused"
+        assert out.error.startswith("canary via redis: ")
+        await sim.stop()  # now the health endpoint is down too
+        out = await probe_once(target, state)
+        assert out.reason == "refused"
+        assert out.error.startswith("health endpoint: ")
+        assert "; and canary via redis: " in out.error
+        await sim.start()
+        redis_server.start()
+        out = await _runs(target, state, 1)
+        m = out.series
+        assert value(m, "tradeops_eventbus_canary_sent_total", **T) == 4
+        assert value(m, "tradeops_eventbus_canary_lost_total", **T) == 2
+        assert value(m, "tradeops_eventbus_canary_received_total", **T) == 2
+    finally:
+        await state.aclose()
