@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -55,8 +56,10 @@ class EventBusSim:
         error_every: int = 0,
         token: str | None = None,
         path: str = "/health",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.path, self.token = host, port, path, token
+        self.ssl_context = ssl_context
         self.capacity, self.rate, self.handlers = capacity, rate, handlers
         self.handle_seconds, self.error_every = handle_seconds, error_every
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=capacity)
@@ -76,7 +79,8 @@ class EventBusSim:
     @property
     def url(self) -> str:
         """The health endpoint's URL (after start)."""
-        return f"http://{self.host}:{self.port}{self.path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}{self.path}"
 
     async def start(self) -> EventBusSim:
         """Start producer, handlers and the HTTP endpoint."""
@@ -90,7 +94,7 @@ class EventBusSim:
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self._tasks = [asyncio.create_task(self._produce(), name="sim-eventbus-producer")]

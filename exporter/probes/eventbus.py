@@ -123,6 +123,10 @@ class EventBusState(ProbeState):
 
     def __init__(self, target: EventBusTarget) -> None:
         self.ssl = target.tls.context() if target.tls is not None else None
+        if target.canary is not None:  # unreadable TLS files: a config error now, not later
+            for transport in (target.canary.kafka, target.canary.redis):
+                if transport is not None and transport.tls is not None:
+                    transport.tls.context()
         self.fields = target.fields
         self.session: aiohttp.ClientSession | None = None
         self.tracker = CanaryTracker(M.CANARY_ROUNDTRIP.buckets)

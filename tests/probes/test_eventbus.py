@@ -17,7 +17,7 @@ from exporter.probes.eventbus import EventBusState
 from stack import free_port
 from stack.sim_eventbus import EventBusSim
 
-from ..fixtures_eventbus import probe_once, sim, target_from
+from ..fixtures_eventbus import make_certs, probe_once, sim, target_from
 from ..helpers import Running, eventually, value, with_label
 
 __all__ = ["sim"]  # the fixture, imported for pytest
@@ -407,3 +407,17 @@ async def test_root_path_and_503_body_is_read(endpoint: Callable[..., Awaitable[
     assert out.reason is None, out.error
     assert value(out.series, "tradeops_eventbus_http_status_code", **T) == 503
     assert value(out.series, "tradeops_eventbus_status", **T, status="fail") == 1
+
+
+async def test_https_with_private_ca(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path)
+    s = await EventBusSim(rate=0, ssl_context=certs.server_context()).start()
+    try:
+        trusted = await _run(s.url, f"    tls: {{ca_file: {certs.ca}}}")
+        assert trusted.reason is None, trusted.error
+        assert value(trusted.series, "tradeops_eventbus_running", **T) == 1
+        untrusted = await _run(s.url)
+        assert untrusted.reason == "protocol"
+        assert "certificate" in untrusted.error.lower()
+    finally:
+        await s.stop()

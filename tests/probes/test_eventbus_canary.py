@@ -3,6 +3,7 @@ losses while the broker is down, recovery, ordering, and stream trimming."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -76,6 +77,7 @@ async def test_round_trip_through_kafka(sim: EventBusSim, tansu_server: Tansu) -
     target = target_from(
         _yaml(sim.url, _kafka(tansu_server.bootstrap, "canary-rt", "      count: 2"))
     )
+    before = asyncio.all_tasks()
     state = EventBusState(target)
     try:
         out = await _runs(target, state, 3)
@@ -84,6 +86,9 @@ async def test_round_trip_through_kafka(sim: EventBusSim, tansu_server: Tansu) -
         assert value(out.series, "tradeops_eventbus_subscribers", **T) == 2
     finally:
         await state.aclose()
+    await asyncio.sleep(0)
+    leaked = [t.get_name() for t in asyncio.all_tasks() - before if not t.done()]
+    assert leaked == []
 
 
 async def test_round_trip_through_redis_and_stream_is_trimmed(
