@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..catalogue import Family
@@ -104,6 +104,13 @@ class FieldMap(StrictModel):
     """A required field that is missing or null fails the run (protocol)."""
     states: list[str] | None = Field(default=None, min_length=1, max_length=16)
     """For ``status`` only: the fixed set of states exported."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_path(value)  # reported with the other field errors, in one pass
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.cli import main
 from exporter.config import ConfigError, parse
 
 
@@ -162,3 +163,18 @@ eventbus:
     lag = next(f for f in target.fields if f.name == "dispatch_lag")  # type: ignore[attr-defined]
     assert lag.path.segments == ("checks", 0, "snapshot", "metadata", "dispatch_lag_ms")
     assert "tok-123" not in repr(target) and "pw-123" not in repr(target)
+
+
+def test_check_config_reports_bad_path_and_unknown_type_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cfg.yml"
+    path.write_text(
+        "eventbus:\n  - name: runtime\n    url: http://127.0.0.1:8080/health\n    mapping:\n"
+        "      lag: {path: 'metadata..lag'}\n      retries: {path: metadata.retries, type: gauge2}\n"
+    )
+    assert main(["--config", str(path), "--check-config"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: eventbus[0].mapping.lag.path: bad JSON path 'metadata..lag': expected a key at 9",
+        f"{path}: eventbus[0].mapping.retries.type: Input should be 'gauge' or 'counter'",
+    ]
