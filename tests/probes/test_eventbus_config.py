@@ -171,7 +171,8 @@ def test_check_config_reports_bad_path_and_unknown_type_together(
     path = tmp_path / "cfg.yml"
     path.write_text(
         "eventbus:\n  - name: runtime\n    url: http://127.0.0.1:8080/health\n    mapping:\n"
-        "      lag: {path: 'metadata..lag'}\n      retries: {path: metadata.retries, type: gauge2}\n"
+        "      lag: {path: 'metadata..lag'}\n"
+        "      retries: {path: metadata.retries, type: gauge2}\n"
     )
     assert main(["--config", str(path), "--check-config"]) == 2
     assert capsys.readouterr().err.splitlines() == [
