@@ -242,6 +242,8 @@ def parse_document(body: bytes) -> dict[str, Any]:
         doc = json.loads(body)
     except ValueError:  # includes undecodable bytes
         raise ProbeError("protocol", "health response is not JSON") from None
+    except RecursionError:
+        raise ProbeError("protocol", "health response is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ProbeError(
             "protocol", f"health response is a JSON {type(doc).__name__}, not an object"

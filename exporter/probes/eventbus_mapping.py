@@ -171,7 +171,7 @@ def _resolve_standard(
 ) -> Resolved | None:
     entry = entry or FieldMap()
     if entry.type is not None and entry.type != spec.type:
-        out.add((name, "type"), f"{name} is a {spec.type} in the default mapping")
+        out.add((name, "type"), f"{name} is a default field: its type is fixed ({spec.type})")
     unit = entry.unit or spec.unit
     if _DIMENSION[unit] != _DIMENSION[spec.unit]:
         out.add((name, "unit"), f"{name} takes a unit of the same kind as {spec.unit}")
@@ -298,7 +298,7 @@ def convert(value: Any, unit: Unit) -> float:
         return _timestamp(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError(f"expected a number, got {_jtype(value)}")
-    number = float(value)
+    number = _float(value)
     if not math.isfinite(number):
         raise FieldError("expected a finite number")
     return number * _SCALE.get(unit, 1.0)
@@ -317,10 +317,17 @@ def _timestamp(value: Any) -> float:
         return parsed.timestamp()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError(f"expected an ISO-8601 timestamp or Unix time, got {_jtype(value)}")
-    number = float(value)
+    number = _float(value)
     if not math.isfinite(number) or number <= 0:
         raise FieldError("expected a positive Unix time")
     return number / 1000.0 if number > _MS_TIMESTAMP else number
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        raise FieldError("number out of range") from None
 
 
 def base_unit(unit: Unit) -> str:

@@ -274,7 +274,11 @@ async def test_garbage_is_a_protocol_error(endpoint: Callable[..., Awaitable[str
     async def a_list(_: web.Request) -> web.Response:
         return web.json_response([1, 2, 3])
 
-    for handler, text in ((not_json, "not JSON"), (a_list, "JSON list")):
+    async def too_deep(_: web.Request) -> web.Response:
+        return web.Response(body=b"[" * 100_000, content_type="application/json")
+
+    cases = ((not_json, "not JSON"), (a_list, "JSON list"), (too_deep, "nested too deeply"))
+    for handler, text in cases:
         out = await _run(await endpoint(handler))
         assert out.reason == "protocol"
         assert text in out.error

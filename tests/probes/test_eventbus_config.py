@@ -51,8 +51,8 @@ def _errors(body: str) -> list[str]:
         ),
         (
             "    mapping:\n      queue_depth: {type: counter}\n",
-            "cfg.yml: eventbus[0].mapping.queue_depth.type: queue_depth is a gauge in the "
-            "default mapping",
+            "cfg.yml: eventbus[0].mapping.queue_depth.type: queue_depth is a default field: "
+            "its type is fixed (gauge)",
         ),
         (
             "    mapping:\n      dispatch_lag: {unit: bytes}\n",

@@ -74,6 +74,8 @@ def test_convert(value: Any, unit: Any, expected: float) -> None:
         ("soon", "timestamp"),
         (-5, "timestamp"),
         ([1], "count"),
+        (10**400, "count"),
+        (10**400, "timestamp"),
     ],
 )
 def test_convert_rejects(value: Any, unit: Any) -> None:
