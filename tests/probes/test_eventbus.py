@@ -239,7 +239,7 @@ async def test_hung_endpoint_times_out_and_metrics_stay_fast(exporter_factory: F
         out = await _run(f"http://127.0.0.1:{port}/health", timeout="500ms")
         assert out.reason == "timeout"
         assert "health endpoint" in out.error
-        assert 0.3 < out.duration < 0.8
+        assert 0.3 < out.duration < 1.5  # cut at the deadline, not by a client default
         run: Running = await exporter_factory(
             _yaml(f"http://127.0.0.1:{port}/health", interval="1s", timeout="400ms")
         )
@@ -261,7 +261,7 @@ async def test_hung_endpoint_times_out_and_metrics_stay_fast(exporter_factory: F
             start = time.perf_counter()
             m = await run.scrape()
             worst = max(worst, time.perf_counter() - start)
-        assert worst < 0.1, f"/metrics took {worst:.3f}s while the endpoint hangs"
+        assert worst < 0.25, f"/metrics took {worst:.3f}s while the endpoint hangs"
         assert value(m, "tradeops_up", kind="eventbus", target="runtime") == 0
         for w in accepted:
             w.close()
