@@ -1,0 +1,99 @@
+"""Event-bus probe figures: one probe run against the runtime stand-in, next to a bare
+aiohttp GET + json.loads of the same endpoint, and canary round trips through the
+Kafka-protocol broker and Redis. Prints medians and p99; not run by pytest.
+
+    .venv/bin/python bench/bench_eventbus.py [runs]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from exporter import config as cfg
+from exporter.probes.eventbus import KIND, EventBusState, EventBusTarget
+from exporter.scheduler import run_probe
+from stack import Redis, Tansu
+from stack.sim_eventbus import EventBusSim
+
+
+def _target(url: str, canary: str = "") -> EventBusTarget:
+    text = f"eventbus:\n  - {{name: bench, url: '{url}', interval: 5s, timeout: 3s}}\n"
+    if canary:
+        text = text.replace("timeout: 3s}", f"timeout: 3s, canary: {canary}}}")
+    target = cfg.parse(text, "bench.yml").targets["eventbus"][0]
+    assert isinstance(target, EventBusTarget)
+    return target
+
+
+def _figures(label: str, samples: list[float]) -> float:
+    samples.sort()
+    median = statistics.median(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    print(f"{label:<44} median {median * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
+    return median
+
+
+async def _probe_runs(target: EventBusTarget, runs: int) -> tuple[list[float], EventBusState]:
+    state = EventBusState(target)
+    out = []
+    for _ in range(runs):
+        _, reason, exc, duration = await run_probe(KIND, target, state, 3.0, time.time)
+        if reason is not None:
+            raise RuntimeError(f"probe failed: {reason}: {exc}")
+        out.append(duration)
+    return out, state
+
+
+async def _bare_gets(url: str, runs: int) -> list[float]:
+    out = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(runs):
+            start = time.perf_counter()
+            async with http.get(url) as resp:
+                json.loads(await resp.read())
+            out.append(time.perf_counter() - start)
+    return out
+
+
+async def main(runs: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench-eventbus-"))
+    sim = await EventBusSim(rate=50).start()
+    broker = Tansu(root).start()
+    redis = Redis(root).start()
+    try:
+        bare = _figures("bare aiohttp GET + json.loads", await _bare_gets(sim.url, runs))
+        health, state = await _probe_runs(_target(sim.url), runs)
+        await state.aclose()
+        probe = _figures("probe run, health endpoint (12 fields)", health)
+        print(f"{'':<44} ratio probe/bare {probe / bare:5.2f}")
+        for name, canary in (
+            ("kafka", f"{{kafka: {{bootstrap: '{broker.bootstrap}', topic: bench-canary}}}}"),
+            ("redis", f"{{redis: {{address: '{redis.address}'}}}}"),
+        ):
+            durations, state = await _probe_runs(_target(sim.url, canary), runs)
+            _figures(f"probe run, health + canary via {name}", durations[1:])
+            t = state.tracker
+            mean_rtt = t.rtt_sum / max(1, t.received)
+            print(
+                f"{'':<44} canaries sent {t.sent}, received {t.received}, lost {t.lost}; "
+                f"mean round trip {mean_rtt * 1000:.2f} ms"
+            )
+            await state.aclose()
+    finally:
+        await sim.stop()
+        broker.kill()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

@@ -1,0 +1,246 @@
+"""Event-bus canary: round trips through the real Kafka-protocol broker and real Redis,
+losses while the broker is down, recovery, ordering, and stream trimming."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.catalogue import eventbus as M
+from exporter.probes.eventbus import EventBusState, EventBusTarget
+from exporter.probes.eventbus_canary import CANARY_TYPE, CanaryTracker, decode, encode
+from stack import Redis, Tansu
+from stack.sim_eventbus import EventBusSim
+
+from ..fixtures_eventbus import Outcome, probe_once, sim, target_from
+from ..helpers import Running, eventually, value
+
+__all__ = ["sim"]
+
+Factory = Callable[..., Any]
+T = {"target": "runtime"}
+
+
+def _yaml(url: str, canary: str, timeout: str = "2s", interval: str = "3s") -> str:
+    return f"""
+eventbus:
+  - name: runtime
+    url: "{url}"
+    interval: {interval}
+    timeout: {timeout}
+    canary:
+{canary}
+"""
+
+
+def _kafka(bootstrap: str, topic: str, extra: str = "") -> str:
+    return f"      kafka: {{bootstrap: '{bootstrap}', topic: {topic}}}\n{extra}"
+
+
+def _redis(address: str, extra: str = "") -> str:
+    return f"      redis: {{address: '{address}', maxlen: 10}}\n{extra}"
+
+
+async def _runs(target: EventBusTarget, state: EventBusState, n: int) -> Outcome:
+    out = None
+    for _ in range(n):
+        out = await probe_once(target, state)
+        assert out.reason is None, out.error
+    assert out is not None
+    return out
+
+
+def _assert_round_trips(m: Any, n: int) -> None:
+    assert value(m, "tradeops_eventbus_canary_sent_total", **T) == n
+    assert value(m, "tradeops_eventbus_canary_received_total", **T) == n
+    assert value(m, "tradeops_eventbus_canary_lost_total", **T) == 0
+    assert value(m, "tradeops_eventbus_canary_out_of_order_total", **T) == 0
+    assert value(m, "tradeops_eventbus_canary_roundtrip_seconds_count", **T) == n
+    inf = value(m, "tradeops_eventbus_canary_roundtrip_seconds_bucket", **T, le="+Inf")
+    assert inf == n
+    last = value(m, "tradeops_eventbus_canary_last_roundtrip_seconds", **T)
+    assert last is not None and 0 < last < 2
+    total = value(m, "tradeops_eventbus_canary_roundtrip_seconds_sum", **T)
+    assert total is not None and last <= total
+    seen = value(m, "tradeops_eventbus_canary_last_success_timestamp_seconds", **T)
+    assert seen is not None and abs(seen - time.time()) < 10
+
+
+async def test_round_trip_through_kafka(sim: EventBusSim, tansu_server: Tansu) -> None:
+    target = target_from(
+        _yaml(sim.url, _kafka(tansu_server.bootstrap, "canary-rt", "      count: 2"))
+    )
+    before = asyncio.all_tasks()
+    state = EventBusState(target)
+    try:
+        out = await _runs(target, state, 3)
+        _assert_round_trips(out.series, 6)
+        # the health part still reports alongside the canary
+        assert value(out.series, "tradeops_eventbus_subscribers", **T) == 2
+    finally:
+        await state.aclose()
+    await asyncio.sleep(0)
+    leaked = [t.get_name() for t in asyncio.all_tasks() - before if not t.done()]
+    assert leaked == []
+
+
+async def test_round_trip_through_redis_and_stream_is_trimmed(
+    sim: EventBusSim, redis_server: Redis
+) -> None:
+    target = target_from(_yaml(sim.url, _redis(redis_server.address, "      count: 4")))
+    state = EventBusState(target)
+    try:
+        _redis_cmd(redis_server, "XADD", "tradeops:eventbus:canary:runtime", "*", "canary", "junk")
+        out = await _runs(target, state, 5)
+        _assert_round_trips(out.series, 20)
+        length = _redis_cmd(redis_server, "XLEN", "tradeops:eventbus:canary:runtime")
+        assert length == b":10"  # maxlen 10, exact trimming
+    finally:
+        await state.aclose()
+
+
+async def test_out_of_order_delivery_is_counted(sim: EventBusSim, redis_server: Redis) -> None:
+    """Forges a stale canary of this probe onto the real stream, because a single Redis
+    stream never reorders entries by itself."""
+    target = target_from(_yaml(sim.url, _redis(redis_server.address)))
+    state = EventBusState(target)
+    try:
+        await _runs(target, state, 3)
+        stale = encode(state.instance, "runtime", 0).decode()
+        _redis_cmd(redis_server, "XADD", "tradeops:eventbus:canary:runtime", "*", "canary", stale)
+        out = await _runs(target, state, 1)
+        assert value(out.series, "tradeops_eventbus_canary_out_of_order_total", **T) == 1
+        assert value(out.series, "tradeops_eventbus_canary_received_total", **T) == 4
+    finally:
+        await state.aclose()
+
+
+async def test_broker_stopped_counts_losses_then_recovers(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    broker = Tansu(tmp_path).start()
+    s = await EventBusSim(rate=5).start()
+    try:
+        run: Running = await exporter_factory(
+            _yaml(
+                s.url,
+                _kafka(broker.bootstrap, "canary-outage", "      deadline: 500ms"),
+                timeout="800ms",
+                interval="1s",
+            )
+        )
+
+        async def metric(name: str, **labels: str) -> float:
+            return value(await run.scrape(), name, **labels) or 0
+
+        async def up(v: float) -> bool:
+            return await metric("tradeops_up", kind="eventbus", target="runtime") == v
+
+        async def received_at_least(n: float) -> bool:
+            return await metric("tradeops_eventbus_canary_received_total", **T) >= n
+
+        await eventually(lambda: received_at_least(1), timeout=15)
+        received_before = await metric("tradeops_eventbus_canary_received_total", **T)
+        broker.kill()  # SIGTERM would let tansu serve open connections for 5 s more
+        await eventually(lambda: up(0), timeout=10)
+        m = await run.scrape()
+        # a failed run withdraws the data series: no canary counters while down
+        assert value(m, "tradeops_eventbus_canary_lost_total", **T) is None
+        assert value(m, "tradeops_eventbus_queue_depth", **T) is None
+        fails = sum(
+            value(m, "tradeops_probe_errors_total", kind="eventbus", target="runtime", reason=r)
+            or 0
+            for r in ("refused", "timeout", "protocol")
+        )
+        assert fails >= 1
+
+        broker.start()
+        await eventually(lambda: up(1), timeout=20)
+        await eventually(lambda: received_at_least(received_before + 1), timeout=10)
+        m = await run.scrape()
+        lost = value(m, "tradeops_eventbus_canary_lost_total", **T)
+        sent = value(m, "tradeops_eventbus_canary_sent_total", **T)
+        received = value(m, "tradeops_eventbus_canary_received_total", **T)
+        assert lost is not None and lost >= 1
+        assert sent is not None and received is not None
+        assert sent >= received + lost  # every canary is received, lost or in flight
+    finally:
+        await s.stop()
+        broker.kill()  # a graceful stop waits 5 s for the exporter's open connections
+
+
+def _redis_cmd(server: Redis, *args: str) -> bytes:
+    payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(payload.encode())
+        return sock.recv(4096).strip()
+
+
+# ------------------------------------------------------------------ the tracker, alone
+
+
+def test_tracker_counts_lost_late_and_out_of_order() -> None:
+    t = CanaryTracker(M.CANARY_ROUNDTRIP.buckets)
+    a, b, c = t.new(0.0), t.new(0.0), t.new(0.0)
+    t.seen(b, 0.004, 1000.0, deadline=1.0)
+    t.seen(a, 0.02, 1000.0, deadline=1.0)  # published before b, seen after it
+    assert (t.received, t.out_of_order, t.lost) == (2, 1, 0)
+    assert t.expire(5.0, deadline=1.0) == 1  # c never came back
+    t.seen(c, 6.0, 1001.0, deadline=1.0)  # late arrival: not counted twice
+    assert (t.sent, t.received, t.lost) == (3, 2, 1)
+    d = t.new(7.0)
+    t.failed(d)
+    assert t.lost == 2
+    buckets = dict(zip(t.buckets, t.bucket_counts, strict=True))
+    assert buckets[0.0025] == 0 and buckets[0.005] == 1 and buckets[0.025] == 2
+    assert t.last_rtt == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (json.dumps({"type": CANARY_TYPE, "probe": "me", "seq": 7}), 7),
+        (json.dumps({"type": CANARY_TYPE, "probe": "other", "seq": 7}), None),
+        (json.dumps({"type": "order.new", "probe": "me", "seq": 7}), None),
+        (json.dumps({"type": CANARY_TYPE, "probe": "me", "seq": True}), None),
+        ("not json", None),
+        (b"\xff\xfe", None),
+        (None, None),
+    ],
+)
+def test_decode_only_accepts_own_canaries(raw: Any, expected: int | None) -> None:
+    assert decode(raw, "me") == expected
+
+
+async def test_redis_down_loses_canaries_and_both_failures_are_named(
+    sim: EventBusSim, redis_server: Redis
+) -> None:
+    target = target_from(_yaml(sim.url, _redis(redis_server.address), timeout="1s"))
+    state = EventBusState(target)
+    try:
+        await _runs(target, state, 1)
+        redis_server.stop()
+        out = await probe_once(target, state)
+        assert out.reason == "refused"
+        assert out.error.startswith("canary via redis: ")
+        await sim.stop()  # now the health endpoint is down too
+        out = await probe_once(target, state)
+        assert out.reason == "refused"
+        assert out.error.startswith("health endpoint: ")
+        assert "; and canary via redis: " in out.error
+        await sim.start()
+        redis_server.start()
+        out = await _runs(target, state, 1)
+        m = out.series
+        assert value(m, "tradeops_eventbus_canary_sent_total", **T) == 4
+        assert value(m, "tradeops_eventbus_canary_lost_total", **T) == 2
+        assert value(m, "tradeops_eventbus_canary_received_total", **T) == 2
+    finally:
+        await state.aclose()
