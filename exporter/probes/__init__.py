@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import redis
+from . import fix, fix_store, redis
 
-KINDS: dict[str, ProbeKind[Any, Any]] = {kind.name: kind for kind in (redis.KIND,)}
+KINDS: dict[str, ProbeKind[Any, Any]] = {
+    kind.name: kind for kind in (redis.KIND, fix.KIND, fix_store.KIND)
+}
