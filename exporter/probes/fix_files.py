@@ -88,7 +88,9 @@ class Tail:
 
     def _read(self, max_bytes: int) -> bytes:
         assert self.file is not None
-        data = self.file.read(max_bytes) if max_bytes > 0 else b""
+        available = os.fstat(self.file.fileno()).st_size - self.offset
+        want = min(max_bytes, available)
+        data = self.file.read(want) if want > 0 else b""
         self.offset += len(data)
         self.bytes_read += len(data)
         return data

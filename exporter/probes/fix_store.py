@@ -47,9 +47,9 @@ class FixStoreTarget(TargetBase):
     """Overrides the derived file prefix."""
     heartbeat_grace: Duration | None = None
     """Slack past HeartBtInt before a heartbeat is overdue; default 20% of it, at least 1 s."""
-    backfill_bytes: int = Field(default=8 << 20, ge=0)
+    backfill_bytes: int = Field(default=8 << 20, ge=0, le=1 << 40)
     """On the first read of a log, start this many bytes before its end."""
-    max_read_bytes: int = Field(default=32 << 20, ge=4096)
+    max_read_bytes: int = Field(default=32 << 20, ge=4096, le=1 << 30)
     """At most this many bytes of each log per cycle; the rest waits for the next."""
     schedule: Schedule | None = None
 
