@@ -152,18 +152,18 @@ def main() -> None:
         big, big_pairs, first, total = _setup(Path(big_dir), args.sessions, args.mb_per_session)
         small, small_pairs, _, small_total = _setup(Path(small_dir), args.sessions, 0.02)
         print(
-            f"sessions: {args.sessions}; logs: {total / 1e6:.1f} MB big, {small_total / 1e6:.1f} MB small"
+            f"sessions: {args.sessions}; logs: {total / 1e6:.1f} MB big, "
+            f"{small_total / 1e6:.1f} MB small"
         )
         print(f"first read of every big log (full backfill): {first:.2f} s "
               f"= {total / 1e6 / first:.0f} MB/s")  # fmt: skip
         print(
-            f"{'appended/session':>17} {'big logs':>10} {'small logs':>11} {'big/small':>10} {'us/KB':>7}"
+            f"{'appended/session':>17} {'big logs':>10} {'small logs':>11} "
+            f"{'big/small':>10} {'us/KB':>7}"
         )
-        base = None
         for append in (0, 10_000, 100_000, 1_000_000):
             t_big = _median_cycle(big, big_pairs, append)
             t_small = _median_cycle(small, small_pairs, append)
-            base = base or t_big
             per_kb = t_big / (append * args.sessions / 1000) * 1e6 if append else float("nan")
             print(
                 f"{append / 1000:>14.0f} KB {t_big * 1000:>8.1f}ms {t_small * 1000:>9.1f}ms "
