@@ -250,8 +250,12 @@ async def _logon(conn: _Conn, target: FixTarget, state: FixState, tm: _Timings) 
     tm.peer_seqnum = int(seq) if isinstance(seq, bytes) and seq.isdigit() else None
 
 
-async def _answer_admin(conn: _Conn, msg: simplefix.FixMessage, state: FixState) -> None:
-    """Handle what an acceptor may send between Logon and our Heartbeat."""
+async def _answer_admin(conn: _Conn, msg: simplefix.FixMessage, state: FixState) -> bool:
+    """Handle what an acceptor may send between Logon and our Heartbeat.
+
+    Returns True after a gap fill: it skipped whatever we had sent, so the
+    TestRequest must go again.
+    """
     kind = _msg_type(msg)
     if kind == "5":
         raise _logout_failure(msg, state, during_logon=False)
@@ -267,6 +271,8 @@ async def _answer_admin(conn: _Conn, msg: simplefix.FixMessage, state: FixState)
         conn.seq = first
         await conn.send("4", (43, "Y"), (123, "Y"), (36, next_seq))
         conn.seq = max(conn.seq, next_seq)
+        return True
+    return False
 
 
 async def _test_request(conn: _Conn, state: FixState, tm: _Timings) -> None:
@@ -281,7 +287,9 @@ async def _test_request(conn: _Conn, state: FixState, tm: _Timings) -> None:
         if _msg_type(msg) == "0" and msg.get(112) == test_id.encode():
             tm.test_request = time.perf_counter() - start
             return
-        await _answer_admin(conn, msg, state)
+        if await _answer_admin(conn, msg, state):
+            start = time.perf_counter()
+            await conn.send("1", (112, test_id))
 
 
 async def _logout(conn: _Conn, tm: _Timings) -> None:

@@ -12,6 +12,8 @@ import pytest
 import simplefix
 
 from exporter.config import ConfigError, parse
+from exporter.probes.fix import KIND, FixState, FixTarget
+from exporter.scheduler import run_probe
 from stack.fix import FixAcceptor
 
 from ..fixtures_fix import MONITOR_PASSWORD, fix_acceptor
@@ -305,3 +307,28 @@ fix:
     with pytest.raises(ConfigError) as err:
         parse(text, "cfg.yml")
     assert err.value.lines() == [message]
+
+
+async def test_seqnum_too_high_is_answered_with_a_gap_fill(fix_acceptor: FixAcceptor) -> None:
+    target = FixTarget.model_validate(
+        {
+            "name": "venue",
+            "address": fix_acceptor.address,
+            "sender_comp_id": "MONITOR",
+            "target_comp_id": "VENUE",
+            "reset_seq_num": False,
+            "interval": 5,
+            "timeout": 3,
+        }
+    )
+    state = FixState(target)
+    state.next_out_seq = 40  # the acceptor expects 1: it asks us to resend 1..39
+    result, reason, exc, _ = await run_probe(KIND, target, state, 3)
+    assert reason is None, exc
+    assert result is not None
+    log = (
+        fix_acceptor.log_dir / f"{fix_acceptor.prefix('MONITOR')}.messages.current.log"
+    ).read_text()
+    assert "\x0135=2\x01" in log  # the ResendRequest
+    assert "\x0135=4\x01" in log and "\x01123=Y\x01" in log  # our SequenceReset-GapFill
+    assert state.next_out_seq > 40
