@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -332,3 +335,62 @@ async def test_seqnum_too_high_is_answered_with_a_gap_fill(fix_acceptor: FixAcce
     assert "\x0135=2\x01" in log  # the ResendRequest
     assert "\x0135=4\x01" in log and "\x01123=Y\x01" in log  # our SequenceReset-GapFill
     assert state.next_out_seq > 40
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "venue.crt", directory / "venue.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=venue.test", "-addext", "subjectAltName=DNS:venue.test",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_session_through_a_terminator(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory, tmp_path: Path
+) -> None:
+    """A TLS terminator in front of the real acceptor, as stunnel is deployed in front of
+    QuickFIX (the Python acceptor has no TLS of its own): it only forwards bytes."""
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        dst.close()
+
+    async def terminate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", fix_acceptor.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(terminate, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        cfg = f"""
+fix:
+  - {{name: venue, address: "127.0.0.1:{port}", sender_comp_id: MONITOR, target_comp_id: VENUE,
+      tls: {{ca_file: "{cert}", server_name: venue.test}}, interval: 2s, timeout: 1500ms}}
+  - {{name: untrusted, address: "127.0.0.1:{port}", sender_comp_id: SIM,
+      target_comp_id: VENUE, tls: {{server_name: venue.test}}, interval: 2s, timeout: 1500ms}}
+"""
+        run: Running = await exporter_factory(cfg)
+
+        def both(m: Series) -> bool:
+            return (
+                value(m, "tradeops_fix_probe_success", **S) == 1
+                and value(m, "tradeops_fix_probe_failure", session="untrusted", reason="other") == 1
+            )
+
+        await eventually(_until(run, both), timeout=8)
+        m = await run.scrape()
+        assert value(m, "tradeops_fix_probe_test_request_roundtrip_seconds", **S) is not None
+        assert value(m, "tradeops_fix_probe_connect_seconds", session="untrusted") is None
