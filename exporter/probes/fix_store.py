@@ -29,6 +29,11 @@ from .fix_files import Clock, Tail, read_creation_time, read_seqnums
 _JITTER_SAMPLES = 32
 _PENDING_TEST_REQUESTS = 64
 _SOH = b"\x01"
+_LOGON_ATTEMPT = (
+    b"Received logon request",
+    b"Initiated logon request",
+    b"Logon contains ResetSeqNumFlag=Y",
+)
 
 
 class FixStoreTarget(TargetBase):
@@ -149,8 +154,11 @@ class SessionTracker:
     def event(self, line: bytes) -> None:
         """Account for one ``TIME : TEXT`` line of the event log."""
         _, _, text = line.partition(b" : ")
-        if text.startswith((b"Received logon request", b"Initiated logon request")):
+        if text.startswith(_LOGON_ATTEMPT):
             self.logon_pending = True
+        elif text.startswith(b"Rejected Logon Attempt"):
+            self.logons["failure"] += 1
+            self.logon_pending = False
         elif text.startswith((b"Responding to logon request", b"Received logon response")):
             self.logons["success"] += 1
             self.logon_pending, self.logged_on = False, True

@@ -9,7 +9,7 @@ from typing import Any
 from stack import sim_fix
 from stack.fix import FixAcceptor
 
-from ..fixtures_fix import fix_acceptor
+from ..fixtures_fix import MONITOR_PASSWORD, fix_acceptor
 from ..helpers import Running, Series, eventually, value
 
 __all__ = ["fix_acceptor"]
@@ -158,3 +158,35 @@ fix_store:
         )
         is None
     )
+
+
+async def test_active_probe_logons_seen_by_the_passive_reader(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory, tmp_path: Any
+) -> None:
+    """The acceptor's own files record the monitoring sessions, good and rejected."""
+    good, bad = tmp_path / "good.pw", tmp_path / "bad.pw"
+    good.write_text(MONITOR_PASSWORD)
+    bad.write_text("wrong")
+    common = "sender_comp_id: AUTHED, target_comp_id: VENUE, interval: 1s, timeout: 800ms"
+    run: Running = await exporter_factory(f"""
+fix:
+  - {{name: good, address: "{fix_acceptor.address}", password_file: "{good}", {common}}}
+  - {{name: bad, address: "{fix_acceptor.address}", password_file: "{bad}", {common}}}
+fix_store:
+  - {{name: authed, store_path: "{fix_acceptor.store_dir}", log_path: "{fix_acceptor.log_dir}",
+      sender_comp_id: VENUE, target_comp_id: AUTHED, interval: 500ms, timeout: 400ms}}
+""")
+    a = {"session": "authed"}
+
+    def both_results(m: Series) -> bool:
+        return (
+            value(m, "tradeops_fix_session_logons_total", **a, result="success") or 0
+        ) >= 1 and (value(m, "tradeops_fix_session_logons_total", **a, result="failure") or 0) >= 1
+
+    await eventually(_until(run, both_results), timeout=8)
+    m = await run.scrape()
+    inbound_tr = value(
+        m, "tradeops_fix_session_messages_total", **a, direction="inbound", msg_type="test_request"
+    )
+    assert (inbound_tr or 0) >= 1  # the probe's TestRequest, seen from the venue's side
+    assert (value(m, "tradeops_fix_session_disconnects_total", **a) or 0) >= 2
