@@ -201,8 +201,12 @@ class FixStoreState(ProbeState):
         self.creation, self.seqnums = creation, seqnums
 
     async def aclose(self) -> None:
-        self.messages.close()
-        self.events.close()
+        await asyncio.to_thread(self._close)  # waits for a read still running in its thread
+
+    def _close(self) -> None:
+        with self.lock:
+            self.messages.close()
+            self.events.close()
 
 
 def _read_store(target: FixStoreTarget, state: FixStoreState) -> None:
