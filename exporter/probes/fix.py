@@ -292,11 +292,13 @@ async def _test_request(conn: _Conn, state: FixState, tm: _Timings) -> None:
             await conn.send("1", (112, test_id))
 
 
-async def _logout(conn: _Conn, tm: _Timings) -> None:
+async def _logout(conn: _Conn, tm: _Timings, deadline: float) -> None:
+    """Log out; wait for the acceptor's Logout a little, never past ``deadline``."""
     start = time.perf_counter()
     await conn.send("5")
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(_LOGOUT_WAIT_SECONDS):
+        async with asyncio.timeout_at(min(loop.time() + _LOGOUT_WAIT_SECONDS, deadline)):
             while _msg_type(await conn.recv()) != "5":
                 pass
         tm.logout = time.perf_counter() - start
@@ -304,7 +306,7 @@ async def _logout(conn: _Conn, tm: _Timings) -> None:
         pass  # logged out either way: the acceptor may just close
 
 
-async def _session(target: FixTarget, state: FixState, tm: _Timings) -> None:
+async def _session(target: FixTarget, state: FixState, tm: _Timings, deadline: float) -> None:
     start = time.perf_counter()
     reader, writer = await _connect(target, state)
     tm.connect = time.perf_counter() - start
@@ -312,7 +314,7 @@ async def _session(target: FixTarget, state: FixState, tm: _Timings) -> None:
     try:
         await _logon(conn, target, state, tm)
         await _test_request(conn, state, tm)
-        await _logout(conn, tm)
+        await _logout(conn, tm, deadline)
     finally:
         if not target.reset_seq_num:
             state.next_out_seq = max(state.next_out_seq, conn.seq)
@@ -349,7 +351,7 @@ async def probe(target: FixTarget, ctx: ProbeContext[FixState]) -> ProbeResult:
         margin = min(0.2, (ctx.deadline - loop.time()) * 0.1)
         try:
             async with asyncio.timeout_at(ctx.deadline - margin):
-                await _session(target, state, tm)
+                await _session(target, state, tm, ctx.deadline - 2 * margin)
         except TimeoutError:
             failure = FixFailure("timeout", "no answer from the acceptor before the deadline")
         except FixFailure as exc:
