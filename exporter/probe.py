@@ -66,11 +66,15 @@ class ProbeError(Exception):
     """Raised by a probe for a failure it can name: ``reason`` is one of REASONS.
 
     The message goes to the log (with secrets masked), never into a label.
+    ``partial`` holds samples that stay true although the run failed (a FIX
+    probe's failure reason, the timings it did measure); the framework serves
+    them in place of the withdrawn data series.
     """
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, partial: ProbeResult | None = None) -> None:
         super().__init__(message)
         self.reason: Reason = reason
+        self.partial = partial
 
 
 class ProbeState:

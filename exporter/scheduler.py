@@ -126,7 +126,11 @@ class Runner:
         self._log_transition(reason, exc)
         self.up = result is not None
         self.last_reason = reason
-        data = render(result.samples) if result is not None else {}
+        if result is None and isinstance(exc, ProbeError) and exc.partial is not None:
+            result_samples = exc.partial.samples  # what a failed run still knows
+        else:
+            result_samples = result.samples if result is not None else []
+        data = render(result_samples)
         data.update(render(self._framework_samples(duration, finished)))
         self.store.put(TargetSnapshot(self.kind.name, self.target.name, data))
 

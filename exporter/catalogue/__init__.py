@@ -6,11 +6,12 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import core, eventbus, redis
+from . import core, eventbus, fix, redis
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
     "exporter": core.FAMILIES,
+    "fix": fix.FAMILIES,
     "redis": redis.FAMILIES,
     "eventbus": eventbus.FAMILIES,
 }

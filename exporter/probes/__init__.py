@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import eventbus, redis
+from . import eventbus, fix, fix_store, redis
 
-KINDS: dict[str, ProbeKind[Any, Any]] = {kind.name: kind for kind in (redis.KIND, eventbus.KIND)}
+KINDS: dict[str, ProbeKind[Any, Any]] = {
+    kind.name: kind
+    for kind in (
+        fix.KIND,
+        fix_store.KIND,
+        redis.KIND,
+        eventbus.KIND,
+    )
+}

@@ -1,0 +1,299 @@
+"""FIX families. Every series carries ``session`` (the configured name) first.
+
+``fix_probe_*`` come from the active probe (kind ``fix``: a monitoring session
+that logs on to a venue); ``fix_session_*`` from the passive reader (kind
+``fix_store``: a QuickFIX engine's FileStore and FileLog). CompIDs and
+BeginString appear only on the two ``_info`` series.
+"""
+
+from __future__ import annotations
+
+from .base import family
+
+S = "session"
+
+FAILURE_REASONS: tuple[str, ...] = (
+    "refused",
+    "timeout",
+    "logon_rejected",
+    "logout_received",
+    "garbled",
+    "bad_checksum",
+    "seqnum_too_low",
+    "out_of_schedule",
+    "other",
+)
+"""The fixed set of ``reason`` values of the active probe's failure series."""
+
+MSG_TYPES: dict[str, str] = {
+    "0": "heartbeat",
+    "1": "test_request",
+    "2": "resend_request",
+    "3": "reject",
+    "4": "sequence_reset",
+    "5": "logout",
+    "A": "logon",
+    "D": "new_order_single",
+    "8": "execution_report",
+    "F": "order_cancel_request",
+    "G": "order_cancel_replace_request",
+    "9": "order_cancel_reject",
+    "j": "business_message_reject",
+    "Q": "dont_know_trade",
+}
+"""MsgType (35) -> ``msg_type`` label value; every other type counts as ``other``."""
+
+# --- active probe ---------------------------------------------------------------
+
+PROBE_INFO = family(
+    "fix_probe_info",
+    "gauge",
+    "Identity of the monitoring session; always 1.",
+    S,
+    "begin_string",
+    "sender_comp_id",
+    "target_comp_id",
+)
+PROBE_SUCCESS = family(
+    "fix_probe_success",
+    "gauge",
+    "1 if the last monitoring session logged on, answered its TestRequest and logged out.",
+    S,
+)
+PROBE_FAILURE = family(
+    "fix_probe_failure",
+    "gauge",
+    "1 for the reason the last monitoring session failed, 0 for the others (all 0 on success).",
+    S,
+    "reason",
+)
+PROBE_FAILURES = family(
+    "fix_probe_failures_total",
+    "counter",
+    "Monitoring sessions that failed, by reason, since the exporter started.",
+    S,
+    "reason",
+)
+PROBE_CONNECT = family(
+    "fix_probe_connect_seconds", "gauge", "Time to open the TCP (and TLS) connection.", S
+)
+PROBE_LOGON = family(
+    "fix_probe_logon_seconds", "gauge", "Time from sending Logon (35=A) to the acceptor's Logon.", S
+)
+PROBE_TEST_REQUEST = family(
+    "fix_probe_test_request_roundtrip_seconds",
+    "gauge",
+    "Time from sending TestRequest (35=1) to the Heartbeat (35=0) carrying the same TestReqID.",
+    S,
+)
+PROBE_LOGOUT = family(
+    "fix_probe_logout_seconds",
+    "gauge",
+    "Time from sending Logout (35=5) to the acceptor's Logout (absent if it just closed).",
+    S,
+)
+PROBE_IN_SCHEDULE = family(
+    "fix_probe_in_schedule",
+    "gauge",
+    "1 inside the session's configured trading schedule (always 1 without one).",
+    S,
+)
+PROBE_PEER_SEQNUM = family(
+    "fix_probe_peer_logon_seqnum",
+    "gauge",
+    "MsgSeqNum (34) of the acceptor's Logon: its next outgoing sequence number on this session.",
+    S,
+)
+
+# --- passive reader -------------------------------------------------------------
+
+SESSION_INFO = family(
+    "fix_session_info",
+    "gauge",
+    "Identity of the engine session read from its FileStore/FileLog; always 1.",
+    S,
+    "begin_string",
+    "sender_comp_id",
+    "target_comp_id",
+)
+LOGGED_ON = family(
+    "fix_session_logged_on",
+    "gauge",
+    "1 if the engine's event log says the session is logged on, 0 after a logout or disconnect.",
+    S,
+)
+NEXT_SENDER_SEQNUM = family(
+    "fix_session_next_sender_seqnum",
+    "gauge",
+    "Next outgoing MsgSeqNum, from the store's .seqnums file.",
+    S,
+)
+NEXT_TARGET_SEQNUM = family(
+    "fix_session_next_target_seqnum",
+    "gauge",
+    "Next expected incoming MsgSeqNum, from the store's .seqnums file.",
+    S,
+)
+STORE_CREATION = family(
+    "fix_session_store_creation_timestamp_seconds",
+    "gauge",
+    "Unix time the store was created (.session file); a change means a sequence reset.",
+    S,
+)
+STORE_INTEGRITY = family(
+    "fix_session_store_integrity_ok",
+    "gauge",
+    "0 once a sequence number went backwards while the store's creation time did not change.",
+    S,
+)
+SEQNUM_REGRESSIONS = family(
+    "fix_session_seqnum_regressions_total",
+    "counter",
+    "Times a stored sequence number went backwards without a store reset.",
+    S,
+)
+LAST_INBOUND = family(
+    "fix_session_last_inbound_timestamp_seconds",
+    "gauge",
+    "Unix time the engine logged the last message received from the counterparty.",
+    S,
+)
+LAST_OUTBOUND = family(
+    "fix_session_last_outbound_timestamp_seconds",
+    "gauge",
+    "Unix time the engine logged the last message it sent.",
+    S,
+)
+HEARTBEAT_INTERVAL = family(
+    "fix_session_heartbeat_interval_seconds",
+    "gauge",
+    "HeartBtInt (108) of the latest Logon in the message log.",
+    S,
+)
+HEARTBEAT_OVERDUE = family(
+    "fix_session_heartbeat_overdue",
+    "gauge",
+    "1 while logged on and nothing was received for longer than HeartBtInt plus the grace.",
+    S,
+)
+HEARTBEAT_JITTER = family(
+    "fix_session_heartbeat_jitter_seconds",
+    "gauge",
+    "Mean absolute deviation of recent inbound heartbeat gaps from HeartBtInt.",
+    S,
+)
+TEST_REQUEST_RTT = family(
+    "fix_session_test_request_roundtrip_seconds",
+    "gauge",
+    "Last outbound TestRequest to the inbound Heartbeat with the same TestReqID, from the log.",
+    S,
+)
+MESSAGES = family(
+    "fix_session_messages_total",
+    "counter",
+    "Messages in the log by direction (inbound/outbound) and a fixed set of types.",
+    S,
+    "direction",
+    "msg_type",
+)
+RESEND_REQUESTS = family(
+    "fix_session_resend_requests_total",
+    "counter",
+    "ResendRequest (35=2) messages by direction.",
+    S,
+    "direction",
+)
+REJECTS = family(
+    "fix_session_rejects_total",
+    "counter",
+    "Reject (35=3, level=session) and BusinessMessageReject (35=j, level=business) by direction.",
+    S,
+    "direction",
+    "level",
+)
+SEQUENCE_RESETS = family(
+    "fix_session_sequence_resets_total",
+    "counter",
+    "SequenceReset (35=4) by direction and mode (gap_fill with 123=Y, else reset).",
+    S,
+    "direction",
+    "mode",
+)
+LOGONS = family(
+    "fix_session_logons_total",
+    "counter",
+    "Logon attempts in the event log by result (success, failure).",
+    S,
+    "result",
+)
+DISCONNECTS = family("fix_session_disconnects_total", "counter", "Disconnects in the event log.", S)
+HEARTBEAT_TIMEOUTS = family(
+    "fix_session_heartbeat_timeouts_total",
+    "counter",
+    "'Timed out waiting for heartbeat' events in the event log.",
+    S,
+)
+IN_SCHEDULE = family(
+    "fix_session_in_schedule",
+    "gauge",
+    "1 inside the session's configured trading schedule (always 1 without one).",
+    S,
+)
+LOG_BYTES_READ = family(
+    "fix_session_log_bytes_read_total",
+    "counter",
+    "Bytes of the session's logs read by the exporter, by log (messages, event).",
+    S,
+    "log",
+)
+LOG_BACKLOG = family(
+    "fix_session_log_backlog_bytes",
+    "gauge",
+    "Bytes of the session's log not read yet (the reader caps each cycle).",
+    S,
+    "log",
+)
+LOG_ROTATIONS = family(
+    "fix_session_log_reopens_total",
+    "counter",
+    "Times a log was found rotated (new inode) or truncated and read again from its start.",
+    S,
+    "log",
+)
+
+FAMILIES = (
+    PROBE_INFO,
+    PROBE_SUCCESS,
+    PROBE_FAILURE,
+    PROBE_FAILURES,
+    PROBE_CONNECT,
+    PROBE_LOGON,
+    PROBE_TEST_REQUEST,
+    PROBE_LOGOUT,
+    PROBE_IN_SCHEDULE,
+    PROBE_PEER_SEQNUM,
+    SESSION_INFO,
+    LOGGED_ON,
+    NEXT_SENDER_SEQNUM,
+    NEXT_TARGET_SEQNUM,
+    STORE_CREATION,
+    STORE_INTEGRITY,
+    SEQNUM_REGRESSIONS,
+    LAST_INBOUND,
+    LAST_OUTBOUND,
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_OVERDUE,
+    HEARTBEAT_JITTER,
+    TEST_REQUEST_RTT,
+    MESSAGES,
+    RESEND_REQUESTS,
+    REJECTS,
+    SEQUENCE_RESETS,
+    LOGONS,
+    DISCONNECTS,
+    HEARTBEAT_TIMEOUTS,
+    IN_SCHEDULE,
+    LOG_BYTES_READ,
+    LOG_BACKLOG,
+    LOG_ROTATIONS,
+)

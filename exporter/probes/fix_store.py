@@ -1,0 +1,294 @@
+"""FIX, passive: read a QuickFIX engine's FileStore and FileLog for one session.
+
+One target is one session: it names the store directory (FileStorePath), the
+log directory (FileLogPath) and the session's identity, from which the file
+prefix ``BeginString-SenderCompID-TargetCompID[-Qualifier]`` follows (or give
+``file_prefix``). ``sender_comp_id`` is the engine's own CompID: messages whose
+tag 49 equals it are outbound, the rest inbound.
+
+Logs are tailed: each cycle reads only the bytes appended since the last one
+(capped by ``max_read_bytes``), so the cost follows the traffic, not the size
+of the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter, OrderedDict, deque
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from ..catalogue import fix as M
+from ..model import Duration, TargetBase
+from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
+from .fix_common import BeginString, CompID, Schedule, in_schedule, msg_type_label
+from .fix_files import Clock, Tail, read_creation_time, read_seqnums
+
+_JITTER_SAMPLES = 32
+_PENDING_TEST_REQUESTS = 64
+_SOH = b"\x01"
+_LOGON_ATTEMPT = (
+    b"Received logon request",
+    b"Initiated logon request",
+    b"Logon contains ResetSeqNumFlag=Y",
+)
+
+
+class FixStoreTarget(TargetBase):
+    """One session of a QuickFIX engine, read from its files."""
+
+    store_path: Path
+    """The engine's FileStorePath (holds ``<prefix>.seqnums`` and ``<prefix>.session``)."""
+    log_path: Path | None = None
+    """The engine's FileLogPath; defaults to ``store_path``."""
+    begin_string: BeginString = "FIX.4.4"
+    sender_comp_id: CompID
+    """The engine's own CompID on this session."""
+    target_comp_id: CompID
+    session_qualifier: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    file_prefix: str | None = Field(default=None, pattern=r"^[^/\x00]{1,200}$")
+    """Overrides the derived file prefix."""
+    heartbeat_grace: Duration | None = None
+    """Slack past HeartBtInt before a heartbeat is overdue; default 20% of it, at least 1 s."""
+    backfill_bytes: int = Field(default=8 << 20, ge=0, le=1 << 40)
+    """On the first read of a log, start this many bytes before its end."""
+    max_read_bytes: int = Field(default=32 << 20, ge=4096, le=1 << 30)
+    """At most this many bytes of each log per cycle; the rest waits for the next."""
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _distinct_comp_ids(self) -> FixStoreTarget:
+        if self.sender_comp_id == self.target_comp_id:
+            raise ValueError("sender_comp_id and target_comp_id must differ")
+        return self
+
+    @property
+    def prefix(self) -> str:
+        """The QuickFIX file prefix of this session."""
+        if self.file_prefix:
+            return self.file_prefix
+        parts = [self.begin_string, self.sender_comp_id, self.target_comp_id]
+        if self.session_qualifier:
+            parts.append(self.session_qualifier)
+        return "-".join(parts)
+
+
+def _field(body: bytes, key: bytes) -> bytes | None:
+    """The value of the tag ``key`` (``b"\\x0135="``) in a raw message, or None."""
+    i = body.find(key)
+    if i < 0:
+        return None
+    i += len(key)
+    j = body.find(_SOH, i)
+    return body[i:j] if j >= 0 else body[i:]
+
+
+class SessionTracker:
+    """What the logs said so far about one session (counters, last times, state)."""
+
+    def __init__(self, our_comp_id: str) -> None:
+        self.ours = our_comp_id.encode()
+        self.clock = Clock()
+        self.logged_on: bool | None = None
+        self.logon_pending = False
+        self.heartbeat_interval: float | None = None
+        self.last_in: float | None = None
+        self.last_out: float | None = None
+        self.jitter: deque[float] = deque(maxlen=_JITTER_SAMPLES)
+        self.pending_tests: OrderedDict[bytes, float] = OrderedDict()
+        self.test_rtt: float | None = None
+        self.messages: Counter[tuple[str, str]] = Counter()
+        self.resends: Counter[str] = Counter()
+        self.rejects: Counter[tuple[str, str]] = Counter()
+        self.seq_resets: Counter[tuple[str, str]] = Counter()
+        self.logons: Counter[str] = Counter({"success": 0, "failure": 0})
+        self.disconnects = 0
+        self.heartbeat_timeouts = 0
+
+    def message(self, line: bytes) -> None:
+        """Account for one ``TIME : RAW`` line of the messages log."""
+        ts_text, sep, body = line.partition(b" : ")
+        ts = self.clock(ts_text) if sep else None
+        mtype_raw = _field(body, b"\x0135=")
+        if ts is None or mtype_raw is None:
+            return
+        mtype = mtype_raw.decode(errors="replace")
+        outbound = _field(body, b"\x0149=") == self.ours
+        direction = "outbound" if outbound else "inbound"
+        self.messages[(direction, msg_type_label(mtype))] += 1
+        if mtype == "0" and not outbound:
+            self._inbound_heartbeat(ts, _field(body, b"\x01112="))
+        elif mtype == "1" and outbound:
+            test_id = _field(body, b"\x01112=")
+            if test_id:
+                self.pending_tests[test_id] = ts
+                if len(self.pending_tests) > _PENDING_TEST_REQUESTS:
+                    self.pending_tests.popitem(last=False)
+        elif mtype == "A":
+            hbi = _field(body, b"\x01108=")
+            if hbi and hbi.isdigit():
+                self.heartbeat_interval = float(hbi)
+        elif mtype == "2":
+            self.resends[direction] += 1
+        elif mtype in ("3", "j"):
+            self.rejects[(direction, "session" if mtype == "3" else "business")] += 1
+        elif mtype == "4":
+            gap_fill = _field(body, b"\x01123=") == b"Y"
+            self.seq_resets[(direction, "gap_fill" if gap_fill else "reset")] += 1
+        if outbound:
+            self.last_out = ts
+        else:
+            self.last_in = ts
+
+    def _inbound_heartbeat(self, ts: float, test_id: bytes | None) -> None:
+        if test_id:
+            sent = self.pending_tests.pop(test_id, None)
+            if sent is not None:
+                self.test_rtt = max(0.0, ts - sent)
+            return  # an answer to a TestRequest is not a periodic heartbeat
+        if self.heartbeat_interval and self.last_in is not None:
+            self.jitter.append(abs(ts - self.last_in - self.heartbeat_interval))
+
+    def event(self, line: bytes) -> None:
+        """Account for one ``TIME : TEXT`` line of the event log."""
+        _, _, text = line.partition(b" : ")
+        if text.startswith(_LOGON_ATTEMPT):
+            self.logon_pending = True
+        elif text.startswith(b"Rejected Logon Attempt"):
+            self.logons["failure"] += 1
+            self.logon_pending = False
+        elif text.startswith((b"Responding to logon request", b"Received logon response")):
+            self.logons["success"] += 1
+            self.logon_pending, self.logged_on = False, True
+        elif text.startswith(b"Disconnecting"):
+            self.disconnects += 1
+            if self.logon_pending:
+                self.logons["failure"] += 1
+            self.logon_pending, self.logged_on = False, False
+        elif text.startswith((b"Received logout request", b"Initiated logout request")):
+            self.logged_on = False
+        elif text.startswith(b"Timed out waiting for heartbeat"):
+            self.heartbeat_timeouts += 1
+
+
+class FixStoreState(ProbeState):
+    """Open log tails, what they said, and the store values of the last cycle."""
+
+    def __init__(self, target: FixStoreTarget) -> None:
+        log_dir = target.log_path or target.store_path
+        self.lock = threading.Lock()
+        self.tracker = SessionTracker(target.sender_comp_id)
+        self.messages = Tail(
+            log_dir / f"{target.prefix}.messages.current.log", target.backfill_bytes
+        )
+        self.events = Tail(log_dir / f"{target.prefix}.event.current.log", target.backfill_bytes)
+        self.creation: int | None = None
+        self.seqnums: tuple[int, int] | None = None
+        self.integrity_ok = True
+        self.regressions = 0
+
+    def check_store(self, creation: int | None, seqnums: tuple[int, int]) -> None:
+        """Latch the integrity signal when a seqnum goes backwards without a reset."""
+        if creation != self.creation:
+            self.integrity_ok = True  # a new store: sequence numbers start again
+        elif self.seqnums is not None and (
+            seqnums[0] < self.seqnums[0] or seqnums[1] < self.seqnums[1]
+        ):
+            self.integrity_ok = False
+            self.regressions += 1
+        self.creation, self.seqnums = creation, seqnums
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._close)  # waits for a read still running in its thread
+
+    def _close(self) -> None:
+        with self.lock:
+            self.messages.close()
+            self.events.close()
+
+
+def _read_store(target: FixStoreTarget, state: FixStoreState) -> None:
+    base = target.store_path / target.prefix
+    try:
+        seqnums = read_seqnums(base.with_name(base.name + ".seqnums"))
+        creation = read_creation_time(base.with_name(base.name + ".session"))
+    except FileNotFoundError:
+        raise ProbeError("config", f"no QuickFIX store for {target.prefix} in store_path") from None
+    except ValueError as exc:
+        raise ProbeError("protocol", f"unreadable .seqnums: {exc}") from None
+    state.check_store(creation, seqnums)
+
+
+def _overdue(target: FixStoreTarget, t: SessionTracker, now: float) -> bool | None:
+    if not t.logged_on:
+        return False
+    if t.heartbeat_interval is None or t.last_in is None:
+        return None
+    grace = target.heartbeat_grace or max(1.0, 0.2 * t.heartbeat_interval)
+    return now - t.last_in > t.heartbeat_interval + grace
+
+
+def _series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
+    r = ProbeResult()
+    s, t = target.name, state.tracker
+    r.add(M.SESSION_INFO, 1, s, target.begin_string, target.sender_comp_id, target.target_comp_id)
+    r.add(M.IN_SCHEDULE, in_schedule(target.schedule, now), s)
+    if state.seqnums is not None:
+        r.add(M.NEXT_SENDER_SEQNUM, state.seqnums[0], s)
+        r.add(M.NEXT_TARGET_SEQNUM, state.seqnums[1], s)
+    r.add(M.STORE_CREATION, state.creation, s)
+    r.add(M.STORE_INTEGRITY, state.integrity_ok, s)
+    r.add(M.SEQNUM_REGRESSIONS, state.regressions, s)
+    r.add(M.LOGGED_ON, t.logged_on, s)
+    r.add(M.LAST_INBOUND, t.last_in, s)
+    r.add(M.LAST_OUTBOUND, t.last_out, s)
+    r.add(M.HEARTBEAT_INTERVAL, t.heartbeat_interval, s)
+    r.add(M.HEARTBEAT_OVERDUE, _overdue(target, t, now), s)
+    r.add(M.HEARTBEAT_JITTER, sum(t.jitter) / len(t.jitter) if t.jitter else None, s)
+    r.add(M.TEST_REQUEST_RTT, t.test_rtt, s)
+    for direction in ("inbound", "outbound"):
+        for label in (*M.MSG_TYPES.values(), "other"):
+            r.add(M.MESSAGES, t.messages[(direction, label)], s, direction, label)
+        r.add(M.RESEND_REQUESTS, t.resends[direction], s, direction)
+        for level in ("session", "business"):
+            r.add(M.REJECTS, t.rejects[(direction, level)], s, direction, level)
+        for mode in ("gap_fill", "reset"):
+            r.add(M.SEQUENCE_RESETS, t.seq_resets[(direction, mode)], s, direction, mode)
+    for result, count in t.logons.items():
+        r.add(M.LOGONS, count, s, result)
+    r.add(M.DISCONNECTS, t.disconnects, s)
+    r.add(M.HEARTBEAT_TIMEOUTS, t.heartbeat_timeouts, s)
+    for name, tail in (("messages", state.messages), ("event", state.events)):
+        r.add(M.LOG_BYTES_READ, tail.bytes_read, s, name)
+        r.add(M.LOG_BACKLOG, tail.backlog if tail.file is not None else None, s, name)
+        r.add(M.LOG_ROTATIONS, tail.reopens, s, name)
+    return r
+
+
+def collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
+    """One cycle, blocking: read the store, the new log lines, and build the series."""
+    with state.lock:
+        _read_store(target, state)
+        tracker = state.tracker
+        for line in state.messages.read_lines(target.max_read_bytes):
+            tracker.message(line)
+        for line in state.events.read_lines(target.max_read_bytes):
+            tracker.event(line)
+        return _series(target, state, now)
+
+
+async def probe(target: FixStoreTarget, ctx: ProbeContext[FixStoreState]) -> ProbeResult:
+    """Read one session's store and logs (in a worker thread: it is file I/O)."""
+    return await asyncio.to_thread(collect, target, ctx.state, ctx.now())
+
+
+KIND: ProbeKind[FixStoreTarget, FixStoreState] = ProbeKind(
+    name="fix_store",
+    target_model=FixStoreTarget,
+    probe=probe,
+    new_state=FixStoreState,
+    address_field="store_path",
+    example_address="/var/lib/quickfix/store",
+)

@@ -1,0 +1,192 @@
+"""Passive FIX reader on files written by a real QuickFIX acceptor during the test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from stack import sim_fix
+from stack.fix import FixAcceptor
+
+from ..fixtures_fix import MONITOR_PASSWORD, fix_acceptor
+from ..helpers import Running, Series, eventually, value
+
+__all__ = ["fix_acceptor"]
+
+Factory = Callable[..., Any]
+S = {"session": "sim"}
+
+
+def _config(acceptor: FixAcceptor) -> str:
+    return f"""
+fix_store:
+  - name: sim
+    store_path: "{acceptor.store_dir}"
+    log_path: "{acceptor.log_dir}"
+    sender_comp_id: VENUE
+    target_comp_id: SIM
+    interval: 500ms
+    timeout: 400ms
+"""
+
+
+def _until(run: Running, check: Callable[[Series], bool]) -> Callable[[], Awaitable[bool]]:
+    async def poll() -> bool:
+        return check(await run.scrape())
+
+    return poll
+
+
+def _msgs(m: Series, direction: str, msg_type: str) -> float:
+    return (
+        value(m, "tradeops_fix_session_messages_total", **S, direction=direction, msg_type=msg_type)
+        or 0
+    )
+
+
+async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory: Factory) -> None:
+    run: Running = await exporter_factory(_config(fix_acceptor))
+    # phase 1: orders and filled executions, then idle heartbeats from the client
+    trading = asyncio.create_task(
+        sim_fix.run(fix_acceptor.address, orders=4, order_interval=0.1, seconds=3.5)
+    )
+    await eventually(_until(run, lambda m: value(m, "tradeops_fix_session_logged_on", **S) == 1))
+    m = await run.scrape()
+    assert value(m, "tradeops_fix_session_heartbeat_overdue", **S) == 0
+    stats = await trading
+    assert stats.fills == 4
+    await eventually(_until(run, lambda m: value(m, "tradeops_fix_session_logged_on", **S) == 0))
+    m = await run.scrape()
+    assert _msgs(m, "inbound", "new_order_single") == 4
+    assert _msgs(m, "outbound", "execution_report") == 4
+    assert _msgs(m, "inbound", "logon") == 1 and _msgs(m, "outbound", "logon") == 1
+    assert _msgs(m, "inbound", "logout") == 1
+    assert _msgs(m, "inbound", "heartbeat") >= 2
+    assert value(m, "tradeops_fix_session_heartbeat_interval_seconds", **S) == 1
+    jitter = value(m, "tradeops_fix_session_heartbeat_jitter_seconds", **S)
+    assert jitter is not None and 0 <= jitter < 0.5
+    assert value(m, "tradeops_fix_session_logons_total", **S, result="success") == 1
+    assert value(m, "tradeops_fix_session_disconnects_total", **S) == 1
+    seqnums = (fix_acceptor.store_dir / f"{fix_acceptor.prefix('SIM')}.seqnums").read_text()
+    sender, target = (int(x) for x in seqnums.split(":"))
+    assert value(m, "tradeops_fix_session_next_sender_seqnum", **S) == sender
+    assert value(m, "tradeops_fix_session_next_target_seqnum", **S) == target
+    last_in = value(m, "tradeops_fix_session_last_inbound_timestamp_seconds", **S)
+    last_out = value(m, "tradeops_fix_session_last_outbound_timestamp_seconds", **S)
+    assert last_in is not None and last_out is not None and abs(last_in - last_out) < 1
+    assert value(m, "tradeops_fix_session_store_integrity_ok", **S) == 1
+    assert value(m, "tradeops_fix_session_in_schedule", **S) == 1
+    info = {"begin_string": "FIX.4.4", "sender_comp_id": "VENUE", "target_comp_id": "SIM"}
+    assert value(m, "tradeops_fix_session_info", **S, **info) == 1
+    first_creation = value(m, "tradeops_fix_session_store_creation_timestamp_seconds", **S)
+    assert first_creation is not None
+
+    # phase 2: a client that stops heartbeating makes the engine send a TestRequest;
+    # its answer gives the passive round trip. 141=Y on logon resets the store.
+    await asyncio.sleep(1.1)  # the .session file has one-second resolution
+    await sim_fix.run(fix_acceptor.address, orders=0, heartbeats=False, seconds=3)
+
+    def second_session(m: Series) -> bool:
+        return value(m, "tradeops_fix_session_logons_total", **S, result="success") == 2 and (
+            value(m, "tradeops_fix_session_logged_on", **S) == 0
+        )
+
+    await eventually(_until(run, second_session))
+    m = await run.scrape()
+    assert _msgs(m, "outbound", "test_request") >= 1
+    rtt = value(m, "tradeops_fix_session_test_request_roundtrip_seconds", **S)
+    assert rtt is not None and 0 <= rtt < 0.5
+    creation = value(m, "tradeops_fix_session_store_creation_timestamp_seconds", **S)
+    assert creation is not None and creation > first_creation
+    assert value(m, "tradeops_fix_session_store_integrity_ok", **S) == 1  # reset, not corruption
+    assert value(m, "tradeops_fix_session_seqnum_regressions_total", **S) == 0
+    read = value(m, "tradeops_fix_session_log_bytes_read_total", **S, log="messages")
+    size = (fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log").stat()
+    assert read == size.st_size  # each byte read once, across many cycles
+    assert value(m, "tradeops_up", kind="fix_store", target="sim") == 1
+
+
+async def test_engine_killed_mid_session_shows_heartbeat_overdue(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(_config(fix_acceptor))
+    stop = asyncio.Event()
+    trading = asyncio.create_task(sim_fix.run(fix_acceptor.address, orders=2, stop=stop))
+    try:
+        await eventually(
+            _until(run, lambda m: value(m, "tradeops_fix_session_logged_on", **S) == 1)
+        )
+        fix_acceptor.kill()  # the engine dies: no "Disconnecting" in its event log
+        await eventually(
+            _until(run, lambda m: value(m, "tradeops_fix_session_heartbeat_overdue", **S) == 1),
+            timeout=6,
+        )
+        m = await run.scrape()
+        assert value(m, "tradeops_fix_session_logged_on", **S) == 1  # what the log last said
+        assert value(m, "tradeops_up", kind="fix_store", target="sim") == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(trading, return_exceptions=True), 5)
+
+
+async def test_missing_store_is_a_config_error(exporter_factory: Factory, tmp_path: Any) -> None:
+    run: Running = await exporter_factory(f"""
+fix_store:
+  - {{name: sim, store_path: "{tmp_path}/nowhere", sender_comp_id: A, target_comp_id: B,
+      interval: 1s, timeout: 500ms}}
+""")
+
+    async def failed() -> bool:
+        m = await run.scrape()
+        return (
+            value(m, "tradeops_probe_errors_total", kind="fix_store", target="sim", reason="config")
+            or 0
+        ) >= 1
+
+    await eventually(failed)
+    m = await run.scrape()
+    assert value(m, "tradeops_up", kind="fix_store", target="sim") == 0
+    assert (
+        value(
+            m,
+            "tradeops_fix_session_info",
+            **S,
+            begin_string="FIX.4.4",
+            sender_comp_id="A",
+            target_comp_id="B",
+        )
+        is None
+    )
+
+
+async def test_active_probe_logons_seen_by_the_passive_reader(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory, tmp_path: Any
+) -> None:
+    """The acceptor's own files record the monitoring sessions, good and rejected."""
+    good, bad = tmp_path / "good.pw", tmp_path / "bad.pw"
+    good.write_text(MONITOR_PASSWORD)
+    bad.write_text("wrong")
+    common = "sender_comp_id: AUTHED, target_comp_id: VENUE, interval: 1s, timeout: 800ms"
+    run: Running = await exporter_factory(f"""
+fix:
+  - {{name: good, address: "{fix_acceptor.address}", password_file: "{good}", {common}}}
+  - {{name: bad, address: "{fix_acceptor.address}", password_file: "{bad}", {common}}}
+fix_store:
+  - {{name: authed, store_path: "{fix_acceptor.store_dir}", log_path: "{fix_acceptor.log_dir}",
+      sender_comp_id: VENUE, target_comp_id: AUTHED, interval: 500ms, timeout: 400ms}}
+""")
+    a = {"session": "authed"}
+
+    def both_results(m: Series) -> bool:
+        return (
+            value(m, "tradeops_fix_session_logons_total", **a, result="success") or 0
+        ) >= 1 and (value(m, "tradeops_fix_session_logons_total", **a, result="failure") or 0) >= 1
+
+    await eventually(_until(run, both_results), timeout=8)
+    m = await run.scrape()
+    inbound_tr = value(
+        m, "tradeops_fix_session_messages_total", **a, direction="inbound", msg_type="test_request"
+    )
+    assert (inbound_tr or 0) >= 1  # the probe's TestRequest, seen from the venue's side
+    assert (value(m, "tradeops_fix_session_disconnects_total", **a) or 0) >= 2

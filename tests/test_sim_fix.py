@@ -1,0 +1,31 @@
+"""The FIX traffic simulator against the real acceptor."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stack import sim_fix
+from stack.fix import FixAcceptor
+
+from .fixtures_fix import fix_acceptor
+
+__all__ = ["fix_acceptor"]
+
+
+async def test_orders_are_filled_and_the_session_ends_cleanly(fix_acceptor: FixAcceptor) -> None:
+    stats = await sim_fix.run(
+        fix_acceptor.address, orders=3, order_interval=0.05, test_request_every=2, seconds=1.5
+    )
+    assert stats.logged_on and stats.logged_out
+    assert stats.orders_sent == 3 and stats.fills == 3
+    assert stats.received.get("0", 0) >= 1  # the answer to its TestRequest at least
+    assert stats.received.get("3", 0) == 0  # no order was rejected by the data dictionary
+
+
+async def test_stops_when_the_event_is_set(fix_acceptor: FixAcceptor) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(sim_fix.run(fix_acceptor.address, order_interval=0.05, stop=stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    stats = await asyncio.wait_for(task, 5)
+    assert stats.orders_sent >= 2 and stats.logged_out
