@@ -192,6 +192,11 @@ class Runner:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The supervised loop's task, once started."""
+        return self._task
+
     def start(self) -> None:
         """Start the supervised loop."""
         self._task = asyncio.create_task(

@@ -124,10 +124,11 @@ class Running:
         return value(m, "tradeops_probe_runs_total", kind=kind, target=target) or 0
 
     async def stop(self) -> None:
+        tasks = [r.task for r in self.exporter.scheduler.runners.values() if r.task]
         await self.session.close()
         await self.server.close()
         await self.exporter.stop()
-        leaked = [t for t in asyncio.all_tasks() if t.get_name().startswith("probe:")]
+        leaked = [t for t in tasks if not t.done()]
         assert not leaked, f"probe tasks left running after stop: {leaked}"
 
 
