@@ -1,0 +1,111 @@
+"""Helpers for the TimescaleDB/PostgreSQL tests: databases, the read-only role
+(taken verbatim from docs/timescale.md), and a mirror of the extension's views."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+from stack import Postgres
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "timescale.md"
+MONITOR_ROLE = "tradeops_monitor"
+DOCS_DATABASE = "marketdata"
+
+_DOC_BLOCK = re.compile(r"<!-- grants -->\s*```sql\n(.*?)```", re.S)
+
+
+def documented_grants() -> str:
+    """The role and GRANT statements exactly as docs/timescale.md gives them."""
+    m = _DOC_BLOCK.search(DOCS.read_text(encoding="utf-8"))
+    assert m, "docs/timescale.md lost its <!-- grants --> SQL block"
+    return m.group(1)
+
+
+def create_database(pg: Postgres, name: str) -> None:
+    """A fresh database (dropped first if a previous run left it)."""
+    pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg.psql(f'CREATE DATABASE "{name}"')
+
+
+def create_monitor_role(pg: Postgres) -> str:
+    """Create the docs' database, tick table and read-only role; returns its password.
+
+    The password is set separately: the docs leave it to the operator.
+    """
+    create_database(pg, DOCS_DATABASE)
+    pg.psql(
+        "CREATE SCHEMA market;"
+        " CREATE TABLE market.ticks (time timestamptz NOT NULL, symbol text, price float8);"
+        " CREATE INDEX ON market.ticks (time DESC);",
+        DOCS_DATABASE,
+    )
+    pg.psql(f"DROP ROLE IF EXISTS {MONITOR_ROLE}")
+    password = secrets.token_urlsafe(16)
+    for statement in _statements(documented_grants()):
+        pg.psql(statement, DOCS_DATABASE)
+    pg.psql(f"ALTER ROLE {MONITOR_ROLE} PASSWORD '{password}'")
+    return password
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+MIRROR_EXTENSION_VERSION = "2.17.2"
+
+MIRROR_SQL = f"""
+CREATE SCHEMA tsmirror;
+CREATE VIEW tsmirror.pg_extension AS
+  SELECT oid, extname, extowner, extnamespace, extrelocatable, extversion, extconfig,
+         extcondition
+    FROM pg_catalog.pg_extension
+  UNION ALL
+  SELECT 0::oid, 'timescaledb'::name, 10::oid, 'tsmirror'::regnamespace::oid, false,
+         '{MIRROR_EXTENSION_VERSION}'::text, NULL::oid[], NULL::text[];
+CREATE FUNCTION tsmirror.hypertable_size(hypertable regclass) RETURNS bigint
+  LANGUAGE sql STABLE AS $$ SELECT pg_total_relation_size(hypertable) $$;
+
+CREATE SCHEMA timescaledb_information;
+CREATE TABLE timescaledb_information.hypertables (
+  hypertable_schema name, hypertable_name name, owner name, num_dimensions smallint,
+  num_chunks bigint, compression_enabled boolean, tablespaces name[]);
+CREATE TABLE timescaledb_information.chunks (
+  hypertable_schema name, hypertable_name name, chunk_schema name, chunk_name name,
+  primary_dimension name, primary_dimension_type regtype, range_start timestamptz,
+  range_end timestamptz, range_start_integer bigint, range_end_integer bigint,
+  is_compressed boolean, chunk_tablespace name, chunk_creation_time timestamptz);
+CREATE TABLE timescaledb_information.jobs (
+  job_id integer, application_name name, schedule_interval interval,
+  max_runtime interval, max_retries integer, retry_period interval, proc_schema name,
+  proc_name name, owner regrole, scheduled boolean, fixed_schedule boolean, config jsonb,
+  next_start timestamptz, initial_start timestamptz, hypertable_schema name,
+  hypertable_name name, check_schema name, check_name name);
+CREATE TABLE timescaledb_information.job_stats (
+  hypertable_schema name, hypertable_name name, job_id integer,
+  last_run_started_at timestamptz, last_successful_finish timestamptz,
+  last_run_status text, job_status text, last_run_duration interval,
+  next_start timestamptz, total_runs bigint, total_successes bigint,
+  total_failures bigint);
+GRANT USAGE ON SCHEMA tsmirror, timescaledb_information TO PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA tsmirror, timescaledb_information TO PUBLIC;
+"""
+"""Stands in for the timescaledb extension, which cannot be installed here.
+
+``timescaledb_information`` holds tables with the columns of the TimescaleDB
+2.x views of the same names (2.14+: no multi-node columns); ``tsmirror``
+plays the extension's schema (``hypertable_size``) and shadows
+``pg_extension`` for roles whose ``search_path`` puts it before
+``pg_catalog``, so the probe's detection finds an extension row.
+"""
+
+
+def install_mirror(pg: Postgres, database: str, role: str) -> None:
+    """Install the mirror in ``database`` and make ``role`` see it there."""
+    pg.psql(MIRROR_SQL, database)
+    pg.psql(
+        f'ALTER ROLE "{role}" IN DATABASE "{database}"'
+        " SET search_path = tsmirror, pg_catalog, public"
+    )
