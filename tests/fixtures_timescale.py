@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
 from pathlib import Path
 
 from stack import Postgres
+from stack.services import _postgres_bin
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "timescale.md"
 MONITOR_ROLE = "tradeops_monitor"
@@ -109,3 +112,46 @@ def install_mirror(pg: Postgres, database: str, role: str) -> None:
         f'ALTER ROLE "{role}" IN DATABASE "{database}"'
         " SET search_path = tsmirror, pg_catalog, public"
     )
+
+
+class Standby(Postgres):
+    """A streaming standby of ``primary``, cloned with ``pg_basebackup -R``."""
+
+    name = "standby"
+
+    def __init__(self, root: Path, primary: Postgres) -> None:
+        super().__init__(root)
+        self.primary = primary
+        self.password = primary.password  # the clone keeps the primary's roles
+
+    def prepare(self) -> None:
+        kw = self._as_user()
+        if kw:
+            for parent in (self.dir.parent, *self.dir.parent.parents):
+                if parent.stat().st_mode & 0o001 == 0:  # postgres must traverse to its dir
+                    parent.chmod(parent.stat().st_mode | 0o011)
+            os.chown(self.dir, kw["user"], kw["group"])
+        out = subprocess.run(
+            [
+                _postgres_bin("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary.port),
+                "-U",
+                self.primary.user,
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "PGPASSWORD": self.primary.password},
+            **kw,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {out.stderr.decode(errors='replace')}")

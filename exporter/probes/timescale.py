@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..catalogue import timescale as M
 from ..model import (
@@ -91,28 +91,39 @@ class TimescaleTarget(TargetBase, PasswordMixin):
         parse_host_port(value, DEFAULT_PORT)
         return value
 
-    @model_validator(mode="after")
-    def _checks(self) -> TimescaleTarget:
-        if self.tls is not None and self.sslmode in ("disable", "allow", "prefer"):
-            raise ValueError("tls needs sslmode require, verify-ca or verify-full")
-        if self.tls is not None and self.tls.server_name is not None:
-            raise ValueError("tls.server_name is not supported for timescale targets")
-        names = [t.name for t in self.tables]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate table name {dupes[0]!r}")
-        if (
-            self.statement_timeout is not None
-            and self.timeout is not None
-            and self.statement_timeout > self.timeout
-        ):
-            raise ValueError("statement_timeout must not exceed the timeout")
-        return self
+    @field_validator("tls")
+    @classmethod
+    def _tls(cls, value: TLSConfig | None, info: ValidationInfo) -> TLSConfig | None:
+        if value is None:
+            return value
+        if info.data.get("sslmode", "prefer") in ("disable", "allow", "prefer"):
+            raise ValueError("needs sslmode require, verify-ca or verify-full")
+        if value.server_name is not None:
+            raise ValueError("server_name is not supported for timescale targets")
+        return value
+
+    @field_validator("statement_timeout")
+    @classmethod
+    def _statement_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("timeout")
+        if value is not None and timeout is not None and value > timeout:
+            raise ValueError(f"must not exceed the timeout ({timeout:g}s)")
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _unique_tables(cls, value: list[WatchedTable]) -> list[WatchedTable]:
+        seen: set[str] = set()
+        for table in value:
+            if table.name in seen:
+                raise ValueError(f"duplicate table name {table.name!r}")
+            seen.add(table.name)
+        return value
 
     @property
     def statement_timeout_s(self) -> float:
-        """The effective per-statement limit."""
-        return self.statement_timeout or self.timeout_s / 2
+        """The effective per-statement limit: half the timeout unless set."""
+        return min(self.statement_timeout or self.timeout_s / 2, self.timeout_s)
 
 
 def _ssl_arg(target: TimescaleTarget) -> ssl.SSLContext | str:

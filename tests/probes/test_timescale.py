@@ -24,6 +24,7 @@ from ..fixtures_timescale import (
     DOCS_DATABASE,
     MIRROR_EXTENSION_VERSION,
     MONITOR_ROLE,
+    Standby,
     create_database,
     create_monitor_role,
     install_mirror,
@@ -494,3 +495,64 @@ async def test_timescale_views_become_bounded_series(
     assert value(m, "tradeops_timescale_job_paused", **never) == 0
     assert value(m, "tradeops_timescale_job_last_run_success", **never) is None
     assert value(m, "tradeops_timescale_job_runs_total", **never) is None
+
+
+async def test_primary_and_standby_report_replication(
+    own_postgres: Postgres, exporter_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real streaming standby cloned from this module's cluster with pg_basebackup."""
+    primary = own_postgres
+    monkeypatch.setenv("TS_TEST_PASSWORD", primary.password)
+    primary.psql("SELECT pg_create_physical_replication_slot('parked', true)")
+    root = Path(tempfile.mkdtemp(prefix="tradeops-ts-standby-"))
+    standby = Standby(root, primary).start()
+    try:
+        config = f"""
+timescale:
+  - {{name: primary, address: "{primary.address}", database: postgres, user: postgres,
+      password: "${{TS_TEST_PASSWORD}}", sslmode: disable, interval: 500ms, timeout: 400ms}}
+  - {{name: standby, address: "{standby.address}", database: postgres, user: postgres,
+      password: "${{TS_TEST_PASSWORD}}", sslmode: disable, interval: 500ms, timeout: 400ms}}
+"""
+        run: Running = await exporter_factory(config)
+        p, s = {"target": "primary"}, {"target": "standby"}
+        await eventually(
+            _check(
+                run,
+                lambda m: (
+                    value(m, "tradeops_timescale_replicas_streaming", **p) == 1
+                    and value(m, "tradeops_timescale_standby_wal_receiver_streaming", **s) == 1
+                ),
+            ),
+            timeout=15,
+        )
+        committed = float(
+            primary.psql(
+                "CREATE TABLE IF NOT EXISTS beat (t timestamptz);"
+                " INSERT INTO beat VALUES (now()) RETURNING extract(epoch FROM t)"
+            ).split()[-1]
+        )
+
+        def replayed(m: Series) -> bool:
+            last = value(m, "tradeops_timescale_standby_last_replay_timestamp_seconds", **s)
+            return last is not None and last >= committed - 0.001
+
+        await eventually(_check(run, replayed), timeout=10)
+        m = await run.scrape()
+        assert value(m, "tradeops_timescale_in_recovery", **p) == 0
+        assert value(m, "tradeops_timescale_in_recovery", **s) == 1
+        assert value(m, "tradeops_timescale_replicas_connected", **p) == 1
+        assert (value(m, "tradeops_timescale_replica_max_replay_lag_bytes", **p) or 0) >= 0
+        assert value(m, "tradeops_timescale_replication_slots_inactive", **p) == 1
+        assert (value(m, "tradeops_timescale_replication_slot_max_retained_bytes", **p) or 0) > 0
+        lag = value(m, "tradeops_timescale_standby_replay_lag_seconds", **s)
+        assert lag is not None and 0 <= lag < 10
+        assert value(m, "tradeops_timescale_standby_replay_lag_bytes", **s) is not None
+        # the primary's views are not asked on a standby, nor the standby's on a primary
+        assert value(m, "tradeops_timescale_replicas_connected", **s) is None
+        assert value(m, "tradeops_timescale_standby_replay_lag_seconds", **p) is None
+        assert _errors(m, "other") == 0 and _errors(m, "protocol") == 0
+    finally:
+        standby.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        primary.psql("SELECT pg_drop_replication_slot('parked')")
