@@ -29,7 +29,7 @@ from ..fixtures_timescale import (
     create_monitor_role,
     install_mirror,
 )
-from ..helpers import Running, Series, eventually, value, with_label
+from ..helpers import Running, Series, eventually, parse, value, with_label
 
 Factory = Callable[..., Any]
 KIND = {"kind": "timescale", "target": "db"}
@@ -556,3 +556,33 @@ timescale:
         standby.stop()
         shutil.rmtree(root, ignore_errors=True)
         primary.psql("SELECT pg_drop_replication_slot('parked')")
+
+
+async def test_on_demand_probe_module(
+    postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
+) -> None:
+    """/probe runs the probe once with a pool of its own, closed after the request."""
+    pg = postgres_server
+    run: Running = await exporter_factory(
+        """
+modules:
+  pg:
+    kind: timescale
+    allowed_targets: ['127\\.0\\.0\\.1:\\d+']
+    timeout: 2s
+    params: {database: postgres, user: postgres, password: "${TS_TEST_PASSWORD}",
+             sslmode: disable}
+"""
+    )
+    status, body, _ = await run.get(f"/probe?module=pg&target={pg.address}")
+    assert status == 200, body
+    m = parse(body)
+    assert value(m, "tradeops_probe_success", kind="timescale", target=pg.address) == 1
+    assert value(m, "tradeops_timescale_extension_installed", target=pg.address) == 0
+    assert superuser_password not in body
+
+    async def closed() -> bool:  # the server notices the client's Terminate promptly
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tradeops-exporter'"
+        return int(pg.psql(sql)) == 0
+
+    await eventually(closed, timeout=5, step=0.2)
