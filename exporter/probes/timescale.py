@@ -125,6 +125,12 @@ class TimescaleTarget(TargetBase, PasswordMixin):
         """The effective per-statement limit: half the timeout unless set."""
         return min(self.statement_timeout or self.timeout_s / 2, self.timeout_s)
 
+    @property
+    def lock_timeout_s(self) -> float:
+        """How long a statement waits for a lock (a table under DDL): short, so
+        that a locked watched table fails alone and fast."""
+        return min(self.statement_timeout_s / 4, 1.0)
+
 
 def _ssl_arg(target: TimescaleTarget) -> ssl.SSLContext | str:
     if target.tls is None:
@@ -161,6 +167,7 @@ class TimescaleState(ProbeState):
                 t = self.target
                 host, port = parse_host_port(t.address, DEFAULT_PORT)
                 stmt_ms = str(max(1, round(t.statement_timeout_s * 1000)))
+                lock_ms = str(max(1, round(t.lock_timeout_s * 1000)))
                 self._pool = await asyncpg.create_pool(
                     host=host,
                     port=port,
@@ -178,7 +185,7 @@ class TimescaleState(ProbeState):
                     server_settings={
                         "application_name": "tradeops-exporter",
                         "statement_timeout": stmt_ms,
-                        "lock_timeout": stmt_ms,
+                        "lock_timeout": lock_ms,
                         "default_transaction_read_only": "on",
                     },
                 )
@@ -310,6 +317,8 @@ async def _tables(
         try:
             row = await conn.fetchrow(SQL.newest_rows([_spec(t) for t in batch]))
             results: list[tuple[bool, object]] = [(True, v) for v in row.values()]
+        except asyncpg.QueryCanceledError:
+            results = [(False, None)] * len(batch)  # too slow: no time to retry one by one
         except asyncpg.PostgresError:
             results = [await _one_table(conn, t) for t in batch]  # find which one failed
         for table, (ok, raw) in zip(batch, results, strict=True):

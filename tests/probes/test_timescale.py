@@ -586,3 +586,34 @@ modules:
         return int(pg.psql(sql)) == 0
 
     await eventually(closed, timeout=5, step=0.2)
+
+
+async def test_locked_table_fails_alone_and_fast(
+    postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
+) -> None:
+    """A watched table under an ACCESS EXCLUSIVE lock (DDL, VACUUM FULL) waits only
+    for the short lock_timeout; the rest of its batch still reports."""
+    pg = postgres_server
+    create_database(pg, "ts_locks")
+    pg.psql(
+        "CREATE TABLE free (time timestamptz); INSERT INTO free VALUES (now());"
+        " CREATE TABLE busy (time timestamptz); INSERT INTO busy VALUES (now());",
+        "ts_locks",
+    )
+    holder = await asyncpg.connect(pg.dsn("ts_locks"))
+    try:
+        await holder.execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        tables = "      - {name: free, table: free}\n      - {name: busy, table: busy}"
+        run: Running = await exporter_factory(
+            _config(pg, "ts_locks", tables=tables, interval="2s", timeout="1s")
+        )
+        await eventually(_check(run, lambda m: _up(m) is not None), timeout=5)
+        m = await run.scrape()
+        assert _up(m) == 1
+        ok = "tradeops_timescale_table_query_success"
+        assert value(m, ok, **T, table="busy") == 0
+        assert value(m, ok, **T, table="free") == 1
+        duration = value(m, "tradeops_probe_duration_seconds", **KIND)
+        assert duration is not None and duration < 0.9  # two lock waits of 125 ms
+    finally:
+        await holder.close()
