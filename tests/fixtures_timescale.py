@@ -155,3 +155,59 @@ class Standby(Postgres):
         )
         if out.returncode != 0:
             raise RuntimeError(f"pg_basebackup failed: {out.stderr.decode(errors='replace')}")
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+class TLSPostgres(Postgres):
+    """PostgreSQL with TLS on (plain connections are still accepted)."""
+
+    name = "postgres-tls"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.cert, key = self_signed(self.dir, "server")
+        kw = self._as_user()
+        if kw:
+            for path in (self.cert, key):
+                os.chown(path, kw["user"], kw["group"])
+        key.chmod(0o600)
+        self.key = key
+
+    def command(self) -> list[str]:
+        return [
+            *super().command(),
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={self.cert}",
+            "-c",
+            f"ssl_key_file={self.key}",
+        ]
