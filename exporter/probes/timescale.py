@@ -133,13 +133,14 @@ class TimescaleTarget(TargetBase, PasswordMixin):
 
 
 def _ssl_arg(target: TimescaleTarget) -> ssl.SSLContext | str:
+    """libpq's meaning: ``require`` verifies the chain only when a CA is given
+    (like ``verify-ca``); ``verify-ca`` skips the host name; ``verify-full`` both."""
     if target.tls is None:
         return target.sslmode
     ctx = target.tls.context()
-    if target.sslmode == "verify-ca":
+    if target.sslmode != "verify-full":
         ctx.check_hostname = False
-    elif target.sslmode == "require" and not target.tls.ca_file:
-        ctx.check_hostname = False  # libpq's require: encrypt, no verification
+    if target.sslmode == "require" and not target.tls.ca_file:
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
 

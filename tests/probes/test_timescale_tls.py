@@ -82,3 +82,19 @@ async def test_wrong_ca_fails_the_handshake(
         for r in ("protocol", "timeout", "other")
     }
     assert (errors["protocol"] or 0) >= 1 and errors["timeout"] == errors["other"] == 0
+
+
+async def test_require_with_a_ca_checks_the_chain_not_the_name(
+    tls_postgres: TLSPostgres, exporter_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq semantics: sslmode require plus a CA file behaves like verify-ca."""
+    monkeypatch.setenv("TS_TLS_PASSWORD", tls_postgres.password)
+    config = _config(tls_postgres, "require", tls_postgres.cert).replace(
+        f"address: {tls_postgres.address}", f"address: localhost:{tls_postgres.port}"
+    )
+    run: Running = await exporter_factory(config)
+
+    async def up() -> bool:
+        return value(await run.scrape(), "tradeops_up", **KIND) == 1
+
+    await eventually(up, timeout=10)  # the certificate names 127.0.0.1, not localhost
