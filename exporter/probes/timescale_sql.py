@@ -77,18 +77,25 @@ SELECT extract(epoch FROM pg_last_xact_replay_timestamp())::float8 AS last_repla
 the usual postgres_exporter convention) and in bytes, and the WAL receiver."""
 
 HYPERTABLES = """
+WITH compressed AS (
+  SELECT hypertable_schema, hypertable_name, count(*) AS chunks
+    FROM timescaledb_information.chunks
+   WHERE is_compressed
+   GROUP BY 1, 2
+)
 SELECT h.hypertable_schema, h.hypertable_name, h.num_chunks, h.compression_enabled,
-       (SELECT count(*) FROM timescaledb_information.chunks c
-         WHERE c.hypertable_schema = h.hypertable_schema
-           AND c.hypertable_name = h.hypertable_name AND c.is_compressed) AS compressed_chunks,
+       coalesce(c.chunks, 0) AS compressed_chunks,
        {ext}.hypertable_size(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass)
            AS total_bytes
   FROM timescaledb_information.hypertables h
+  LEFT JOIN compressed c USING (hypertable_schema, hypertable_name)
  ORDER BY 1, 2
  LIMIT $1
 """
-"""Per hypertable: chunk and compressed-chunk counts, and total size (data,
-indexes, TOAST, compressed chunks). ``{ext}`` is the extension's schema, quoted."""
+"""Per hypertable: chunk and compressed-chunk counts (one pass over the chunks,
+never a row per chunk returned), and total size (data, indexes, TOAST,
+compressed chunks; evaluated after the LIMIT). ``{ext}`` is the extension's
+schema, quoted."""
 
 JOBS = """
 SELECT j.job_id, j.proc_schema, j.proc_name,
