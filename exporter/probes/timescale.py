@@ -213,6 +213,8 @@ def classify(exc: BaseException) -> Reason | None:
             return "timeout"  # statement timeout
         if code in ("53300", "57P01", "57P02", "57P03"):
             return "refused"  # too many connections, shutting down, starting up
+        if code.startswith("08"):
+            return "protocol"  # connection dropped mid-exchange (or not PostgreSQL)
         return "protocol" if code.startswith("42") else "other"
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ProtocolError):
         return "protocol"

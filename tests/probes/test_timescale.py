@@ -617,3 +617,34 @@ async def test_locked_table_fails_alone_and_fast(
         assert duration is not None and duration < 0.9  # two lock waits of 125 ms
     finally:
         await holder.close()
+
+
+async def test_missing_database_is_config(
+    postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
+) -> None:
+    run: Running = await exporter_factory(_config(postgres_server, "no_such_database"))
+    await eventually(_check(run, lambda m: _errors(m, "config") >= 1), timeout=5)
+    assert _up(await run.scrape()) == 0
+
+
+async def test_garbage_on_the_port_is_protocol(
+    exporter_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n" + b"\x00\xff" * 64)
+        await writer.drain()
+        writer.close()
+
+    monkeypatch.setenv("TS_TEST_PASSWORD", "irrelevant")
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        run: Running = await exporter_factory(f"""
+timescale:
+  - {{name: db, address: "127.0.0.1:{port}", database: d, user: u, sslmode: disable,
+      password: "${{TS_TEST_PASSWORD}}", interval: 1s, timeout: 500ms}}
+""")
+        await eventually(_check(run, lambda m: _errors(m, "protocol") >= 1), timeout=5)
+        m = await run.scrape()
+        assert _up(m) == 0 and _errors(m, "other") == 0
