@@ -279,17 +279,60 @@ class Postgres(Service):
             "max_connections=100",
         ]
 
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), as ``pg_ctl stop`` does: open sessions are closed.
+
+        SIGTERM alone is a smart shutdown, which waits for every client (a pooled
+        connection of the exporter) to disconnect.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.send_signal(signal.SIGINT)
+        super().stop()
+
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (each backend runs in a session of its own)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        pids = [self.proc.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.proc.pid:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    def pause(self) -> None:
+        """SIGSTOP the postmaster and every backend: a hung server.
+
+        Stopping the postmaster alone leaves existing sessions answering.
+        """
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the postmaster and its backends after pause."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def dsn(self, database: str = "postgres") -> str:
         """A libpq URL for the superuser (holds the password: keep it out of logs)."""
         return f"postgresql://{self.user}:{self.password}@{self.address}/{database}"
 
-    def psql(self, sql: str, database: str = "postgres") -> str:
-        """Run SQL through the local socket as the superuser; returns stdout."""
+    def psql(self, sql: str, database: str = "postgres", timeout: float = 60.0) -> str:
+        """Run SQL over TCP as the superuser; returns stdout.
+
+        TCP rather than the socket directory: pytest makes its temporary root
+        private at every session start, which would lock the ``postgres`` user
+        out of a socket directory below it.
+        """
         out = subprocess.run(
             [
                 _postgres_bin("psql"),
                 "-h",
-                str(self.dir),
+                LOOPBACK,
                 "-p",
                 str(self.port),
                 "-U",
@@ -305,7 +348,8 @@ class Postgres(Service):
             check=True,
             capture_output=True,
             text=True,
-            **self._as_user(),
+            timeout=timeout,
+            env={**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"},
         )
         return str(out.stdout)
 

@@ -6,13 +6,14 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import core, eventbus, fix, redis
+from . import core, eventbus, fix, redis, timescale
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
     "exporter": core.FAMILIES,
     "fix": fix.FAMILIES,
     "redis": redis.FAMILIES,
+    "timescale": timescale.FAMILIES,
     "eventbus": eventbus.FAMILIES,
 }
 

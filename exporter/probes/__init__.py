@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import eventbus, fix, fix_store, redis
+from . import eventbus, fix, fix_store, redis, timescale
 
 KINDS: dict[str, ProbeKind[Any, Any]] = {
     kind.name: kind
@@ -13,6 +13,7 @@ KINDS: dict[str, ProbeKind[Any, Any]] = {
         fix.KIND,
         fix_store.KIND,
         redis.KIND,
+        timescale.KIND,
         eventbus.KIND,
     )
 }

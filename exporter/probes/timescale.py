@@ -1,0 +1,394 @@
+"""TimescaleDB/PostgreSQL: round trip, identity, connections, recovery and
+replication lag, long transactions, size and counters; per watched table the
+newest row's timestamp (ingest freshness); and, where the timescaledb
+extension is installed, hypertable chunk counts and sizes and background jobs.
+
+The statements live in :mod:`.timescale_sql`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import Field, ValidationInfo, field_validator
+
+from ..catalogue import timescale as M
+from ..model import (
+    NAME_PATTERN,
+    Duration,
+    PasswordMixin,
+    StrictModel,
+    TargetBase,
+    TLSConfig,
+    parse_host_port,
+)
+from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
+from . import timescale_sql as SQL
+
+DEFAULT_PORT = 5432
+BATCH = 50
+"""Watched tables looked up per round trip."""
+
+SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+_UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_STATES = {
+    "active": "active",
+    "idle": "idle",
+    "idle in transaction": "idle_in_transaction",
+    "idle in transaction (aborted)": "idle_in_transaction_aborted",
+    "fastpath function call": "fastpath",
+    "disabled": "disabled",
+    "unknown": "unknown",
+}
+
+
+def _identifier(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+class WatchedTable(StrictModel):
+    """A table whose newest row tells whether data is still landing."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """The ``table`` label value."""
+    schema_: str = Field(default="public", alias="schema", min_length=1)
+    table: str = Field(min_length=1)
+    time_column: str = Field(default="time", min_length=1)
+    time_unit: Literal["s", "ms", "us", "ns"] = "s"
+    """Unit of an integer or numeric time column (ignored for timestamp columns)."""
+    freshness_sla: Duration | None = None
+
+    _no_nul = field_validator("schema_", "table", "time_column")(_identifier)
+
+
+class TimescaleTarget(TargetBase, PasswordMixin):
+    """One PostgreSQL database (with or without the timescaledb extension)."""
+
+    address: str
+    """``host:port`` (port defaults to 5432)."""
+    database: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    sslmode: SSLMode = "prefer"
+    tls: TLSConfig | None = None
+    statement_timeout: Duration | None = None
+    """Server- and client-side limit on each statement; defaults to half the timeout."""
+    tables: list[WatchedTable] = Field(default_factory=list)
+    max_hypertables: int = Field(default=500, ge=0)
+    max_jobs: int = Field(default=500, ge=0)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_host_port(value, DEFAULT_PORT)
+        return value
+
+    @field_validator("tls")
+    @classmethod
+    def _tls(cls, value: TLSConfig | None, info: ValidationInfo) -> TLSConfig | None:
+        if value is None:
+            return value
+        if info.data.get("sslmode", "prefer") in ("disable", "allow", "prefer"):
+            raise ValueError("needs sslmode require, verify-ca or verify-full")
+        if value.server_name is not None:
+            raise ValueError("server_name is not supported for timescale targets")
+        return value
+
+    @field_validator("statement_timeout")
+    @classmethod
+    def _statement_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("timeout")
+        if value is not None and timeout is not None and value > timeout:
+            raise ValueError(f"must not exceed the timeout ({timeout:g}s)")
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _unique_tables(cls, value: list[WatchedTable]) -> list[WatchedTable]:
+        seen: set[str] = set()
+        for table in value:
+            if table.name in seen:
+                raise ValueError(f"duplicate table name {table.name!r}")
+            seen.add(table.name)
+        return value
+
+    @property
+    def statement_timeout_s(self) -> float:
+        """The effective per-statement limit: half the timeout unless set."""
+        return min(self.statement_timeout or self.timeout_s / 2, self.timeout_s)
+
+    @property
+    def lock_timeout_s(self) -> float:
+        """How long a statement waits for a lock (a table under DDL): short, so
+        that a locked watched table fails alone and fast."""
+        return min(self.statement_timeout_s / 4, 1.0)
+
+
+def _ssl_arg(target: TimescaleTarget) -> ssl.SSLContext | str:
+    """libpq's meaning: ``require`` verifies the chain only when a CA is given
+    (like ``verify-ca``); ``verify-ca`` skips the host name; ``verify-full`` both."""
+    if target.tls is None:
+        return target.sslmode
+    ctx = target.tls.context()
+    if target.sslmode != "verify-full":
+        ctx.check_hostname = False
+    if target.sslmode == "require" and not target.tls.ca_file:
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """The probe changes no session state, so a released connection needs no reset."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class TimescaleState(ProbeState):
+    """The target's connection pool (two connections at most), opened on first use."""
+
+    def __init__(self, target: TimescaleTarget) -> None:
+        self.target = target
+        self._ssl = _ssl_arg(target)
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        """The pool; creating it opens no connection (connections open on demand)."""
+        async with self._lock:
+            if self._pool is None:
+                t = self.target
+                host, port = parse_host_port(t.address, DEFAULT_PORT)
+                stmt_ms = str(max(1, round(t.statement_timeout_s * 1000)))
+                lock_ms = str(max(1, round(t.lock_timeout_s * 1000)))
+                self._pool = await asyncpg.create_pool(
+                    host=host,
+                    port=port,
+                    user=t.user,
+                    password=t.password_value(),
+                    database=t.database,
+                    ssl=self._ssl,
+                    min_size=0,
+                    max_size=2,
+                    timeout=t.timeout_s,
+                    command_timeout=t.statement_timeout_s + 0.5,  # the server cancels first
+                    statement_cache_size=32 + len(t.tables) // BATCH,
+                    max_inactive_connection_lifetime=max(300.0, 3 * t.interval_s),
+                    connection_class=_Connection,
+                    server_settings={
+                        "application_name": "tradeops-exporter",
+                        "statement_timeout": stmt_ms,
+                        "lock_timeout": lock_ms,
+                        "default_transaction_read_only": "on",
+                    },
+                )
+            return self._pool
+
+    async def aclose(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            await asyncio.wait_for(self._pool.close(), 1.0)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            self._pool.terminate()
+
+
+def classify(exc: BaseException) -> Reason | None:
+    """Map asyncpg exceptions (SQLSTATE classes) to reasons."""
+    if isinstance(exc, asyncpg.PostgresError):
+        code = str(getattr(exc, "sqlstate", "") or "")
+        if code.startswith("28") or code == "42501":
+            return "auth"  # invalid password / authorization / insufficient privilege
+        if code == "3D000":
+            return "config"  # database does not exist
+        if code == "57014":
+            return "timeout"  # statement timeout
+        if code in ("53300", "57P01", "57P02", "57P03"):
+            return "refused"  # too many connections, shutting down, starting up
+        if code.startswith("08"):
+            return "protocol"  # connection dropped mid-exchange (or not PostgreSQL)
+        return "protocol" if code.startswith("42") else "other"
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ProtocolError):
+        return "protocol"
+    if isinstance(exc, OSError) and exc.errno is None and "refused" in str(exc).lower():
+        return "refused"  # several addresses tried, all refused
+    return None
+
+
+def to_unix(value: object, unit: str) -> float | None:
+    """A time column's value as Unix seconds; None for types that are not times."""
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.timestamp()
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value) * _UNIT_SECONDS[unit]
+    return None
+
+
+async def _server(r: ProbeResult, name: str, conn: Any) -> asyncpg.Record:
+    start = time.perf_counter()
+    await conn.fetchval(SQL.ROUNDTRIP)
+    r.add(M.ROUNDTRIP, time.perf_counter() - start, name)
+    row = await conn.fetchrow(SQL.SERVER)
+    if row is None:
+        raise ProbeError("protocol", "the server reported no row for the current database")
+    r.add(M.INFO, 1, name, row["server_version"], row["extension_version"] or "")
+    r.add(M.EXTENSION_INSTALLED, row["extension_version"] is not None, name)
+    r.add(M.START_TIME, row["start_time"], name)
+    r.add(M.IN_RECOVERY, row["in_recovery"], name)
+    r.add(M.MAX_CONNECTIONS, row["max_connections"], name)
+    r.add(M.RESERVED_CONNECTIONS, row["reserved_connections"], name)
+    r.add(M.DATABASE_SIZE, row["database_size"], name)
+    r.add(M.XID_AGE, row["xid_age"], name)
+    r.add(M.COMMITS, row["xact_commit"], name)
+    r.add(M.ROLLBACKS, row["xact_rollback"], name)
+    r.add(M.DEADLOCKS, row["deadlocks"], name)
+    r.add(M.CONFLICTS, row["conflicts"], name)
+    return row
+
+
+async def _activity(r: ProbeResult, name: str, conn: Any) -> None:
+    counts = dict.fromkeys(_STATES.values(), 0)
+    oldest = idle_oldest = 0.0
+    for row in await conn.fetch(SQL.ACTIVITY):
+        state = _STATES.get(row["state"], "unknown")
+        counts[state] += row["connections"]
+        age = row["oldest_xact"] or 0.0
+        oldest = max(oldest, age)
+        if state.startswith("idle_in_transaction"):
+            idle_oldest = max(idle_oldest, age)
+    for state, count in counts.items():
+        r.add(M.CONNECTIONS, count, name, state)
+    r.add(M.OLDEST_TRANSACTION, oldest, name)
+    r.add(M.OLDEST_IDLE_IN_TRANSACTION, idle_oldest, name)
+
+
+async def _replication(r: ProbeResult, name: str, conn: Any, in_recovery: bool) -> None:
+    if in_recovery:
+        row = await conn.fetchrow(SQL.STANDBY_REPLICATION)
+        r.add(M.STANDBY_LAST_REPLAY, row["last_replay"], name)
+        r.add(M.STANDBY_REPLAY_LAG, row["replay_lag"], name)
+        r.add(M.STANDBY_REPLAY_LAG_BYTES, row["replay_lag_bytes"], name)
+        r.add(M.STANDBY_RECEIVER_STREAMING, row["receiver_streaming"] > 0, name)
+        return
+    row = await conn.fetchrow(SQL.PRIMARY_REPLICATION)
+    r.add(M.REPLICAS, row["replicas"], name)
+    r.add(M.REPLICAS_STREAMING, row["streaming"], name)
+    r.add(M.PRIMARY_REPLAY_LAG, row["max_replay_lag"], name)
+    r.add(M.PRIMARY_REPLAY_LAG_BYTES, row["max_replay_lag_bytes"], name)
+    r.add(M.INACTIVE_SLOTS, row["inactive_slots"], name)
+    r.add(M.SLOT_RETAINED_BYTES, row["max_slot_retained_bytes"], name)
+
+
+def _table_series(
+    r: ProbeResult, name: str, table: WatchedTable, ok: bool, raw: object, now: float
+) -> None:
+    newest = to_unix(raw, table.time_unit) if ok and raw is not None else None
+    ok = ok and (raw is None or newest is not None)  # a non-time column is a failure
+    r.add(M.TABLE_QUERY_OK, ok, name, table.name)
+    r.add(M.TABLE_SLA, table.freshness_sla, name, table.name)
+    if not ok:
+        return
+    r.add(M.TABLE_HAS_ROWS, newest is not None, name, table.name)
+    r.add(M.TABLE_NEWEST, newest, name, table.name)
+    if table.freshness_sla is not None:
+        within = newest is not None and now - newest <= table.freshness_sla
+        r.add(M.TABLE_WITHIN_SLA, within, name, table.name)
+
+
+def _spec(table: WatchedTable) -> tuple[str, str, str]:
+    return (table.schema_, table.table, table.time_column)
+
+
+async def _tables(
+    r: ProbeResult, name: str, conn: Any, tables: Sequence[WatchedTable], now: float
+) -> None:
+    for i in range(0, len(tables), BATCH):
+        batch = tables[i : i + BATCH]
+        try:
+            row = await conn.fetchrow(SQL.newest_rows([_spec(t) for t in batch]))
+            results: list[tuple[bool, object]] = [(True, v) for v in row.values()]
+        except asyncpg.QueryCanceledError:
+            results = [(False, None)] * len(batch)  # too slow: no time to retry one by one
+        except asyncpg.PostgresError:
+            results = [await _one_table(conn, t) for t in batch]  # find which one failed
+        for table, (ok, raw) in zip(batch, results, strict=True):
+            _table_series(r, name, table, ok, raw, now)
+
+
+async def _one_table(conn: Any, table: WatchedTable) -> tuple[bool, object]:
+    try:
+        return True, await conn.fetchval(SQL.newest_row(*_spec(table)))
+    except asyncpg.PostgresError:
+        return False, None
+
+
+async def _hypertables(r: ProbeResult, target: TimescaleTarget, conn: Any, ext: str) -> None:
+    name = target.name
+    for row in await conn.fetch(SQL.hypertables(ext), target.max_hypertables):
+        ht = f"{row['hypertable_schema']}.{row['hypertable_name']}"
+        r.add(M.HYPERTABLE_CHUNKS, row["num_chunks"], name, ht)
+        r.add(M.HYPERTABLE_COMPRESSED_CHUNKS, row["compressed_chunks"], name, ht)
+        r.add(M.HYPERTABLE_COMPRESSION_ENABLED, row["compression_enabled"], name, ht)
+        r.add(M.HYPERTABLE_SIZE, row["total_bytes"], name, ht)
+
+
+async def _jobs(r: ProbeResult, target: TimescaleTarget, conn: Any) -> None:
+    for row in await conn.fetch(SQL.JOBS, target.max_jobs):
+        labels = (target.name, str(row["job_id"]), row["proc_name"], row["hypertable"])
+        status = row["last_run_status"]
+        r.add(M.JOB_LAST_RUN_OK, None if status is None else status == "Success", *labels)
+        r.add(M.JOB_RUNS, row["total_runs"], *labels)
+        r.add(M.JOB_FAILURES, row["total_failures"], *labels)
+        r.add(M.JOB_LAST_SUCCESS, row["last_success"], *labels)
+        r.add(M.JOB_NEXT_START, row["next_start"], *labels)
+        r.add(M.JOB_PAUSED, not row["scheduled"], *labels)
+        r.add(M.JOB_RUNNING, row["job_status"] == "Running", *labels)
+
+
+async def _collect(target: TimescaleTarget, conn: Any, now: float) -> ProbeResult:
+    r = ProbeResult()
+    server = await _server(r, target.name, conn)
+    await _activity(r, target.name, conn)
+    await _replication(r, target.name, conn, bool(server["in_recovery"]))
+    await _tables(r, target.name, conn, target.tables, now)
+    if server["extension_version"] is not None:
+        await _hypertables(r, target, conn, server["extension_schema"])
+        await _jobs(r, target, conn)
+    return r
+
+
+async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> ProbeResult:
+    """Probe one database on a pooled connection."""
+    pool = await ctx.state.pool()
+    conn = await pool.acquire()
+    try:
+        return await _collect(target, conn, ctx.now())
+    except BaseException:
+        conn.terminate()  # a cancelled or failed run leaves no half-done protocol state
+        raise
+    finally:
+        await pool.release(conn)
+
+
+KIND: ProbeKind[TimescaleTarget, TimescaleState] = ProbeKind(
+    name="timescale",
+    target_model=TimescaleTarget,
+    probe=probe,
+    new_state=TimescaleState,
+    address_field="address",
+    example_address="127.0.0.1:5432",
+    classify=classify,
+)

@@ -1,0 +1,213 @@
+"""Helpers for the TimescaleDB/PostgreSQL tests: databases, the read-only role
+(taken verbatim from docs/timescale.md), and a mirror of the extension's views."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from pathlib import Path
+
+from stack import Postgres
+from stack.services import _postgres_bin
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "timescale.md"
+MONITOR_ROLE = "tradeops_monitor"
+DOCS_DATABASE = "marketdata"
+
+_DOC_BLOCK = re.compile(r"<!-- grants -->\s*```sql\n(.*?)```", re.S)
+
+
+def documented_grants() -> str:
+    """The role and GRANT statements exactly as docs/timescale.md gives them."""
+    m = _DOC_BLOCK.search(DOCS.read_text(encoding="utf-8"))
+    assert m, "docs/timescale.md lost its <!-- grants --> SQL block"
+    return m.group(1)
+
+
+def create_database(pg: Postgres, name: str) -> None:
+    """A fresh database (dropped first if a previous run left it)."""
+    pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg.psql(f'CREATE DATABASE "{name}"')
+
+
+def create_monitor_role(pg: Postgres) -> str:
+    """Create the docs' database, tick table and read-only role; returns its password.
+
+    The password is set separately: the docs leave it to the operator.
+    """
+    create_database(pg, DOCS_DATABASE)
+    pg.psql(
+        "CREATE SCHEMA market;"
+        " CREATE TABLE market.ticks (time timestamptz NOT NULL, symbol text, price float8);"
+        " CREATE INDEX ON market.ticks (time DESC);",
+        DOCS_DATABASE,
+    )
+    pg.psql(f"DROP ROLE IF EXISTS {MONITOR_ROLE}")
+    password = secrets.token_urlsafe(16)
+    for statement in _statements(documented_grants()):
+        pg.psql(statement, DOCS_DATABASE)
+    pg.psql(f"ALTER ROLE {MONITOR_ROLE} PASSWORD '{password}'")
+    return password
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+MIRROR_EXTENSION_VERSION = "2.17.2"
+
+MIRROR_SQL = f"""
+CREATE SCHEMA tsmirror;
+CREATE VIEW tsmirror.pg_extension AS
+  SELECT oid, extname, extowner, extnamespace, extrelocatable, extversion, extconfig,
+         extcondition
+    FROM pg_catalog.pg_extension
+  UNION ALL
+  SELECT 0::oid, 'timescaledb'::name, 10::oid, 'tsmirror'::regnamespace::oid, false,
+         '{MIRROR_EXTENSION_VERSION}'::text, NULL::oid[], NULL::text[];
+CREATE FUNCTION tsmirror.hypertable_size(hypertable regclass) RETURNS bigint
+  LANGUAGE sql STABLE AS $$ SELECT pg_total_relation_size(hypertable) $$;
+
+CREATE SCHEMA timescaledb_information;
+CREATE TABLE timescaledb_information.hypertables (
+  hypertable_schema name, hypertable_name name, owner name, num_dimensions smallint,
+  num_chunks bigint, compression_enabled boolean, tablespaces name[]);
+CREATE TABLE timescaledb_information.chunks (
+  hypertable_schema name, hypertable_name name, chunk_schema name, chunk_name name,
+  primary_dimension name, primary_dimension_type regtype, range_start timestamptz,
+  range_end timestamptz, range_start_integer bigint, range_end_integer bigint,
+  is_compressed boolean, chunk_tablespace name, chunk_creation_time timestamptz);
+CREATE TABLE timescaledb_information.jobs (
+  job_id integer, application_name name, schedule_interval interval,
+  max_runtime interval, max_retries integer, retry_period interval, proc_schema name,
+  proc_name name, owner regrole, scheduled boolean, fixed_schedule boolean, config jsonb,
+  next_start timestamptz, initial_start timestamptz, hypertable_schema name,
+  hypertable_name name, check_schema name, check_name name);
+CREATE TABLE timescaledb_information.job_stats (
+  hypertable_schema name, hypertable_name name, job_id integer,
+  last_run_started_at timestamptz, last_successful_finish timestamptz,
+  last_run_status text, job_status text, last_run_duration interval,
+  next_start timestamptz, total_runs bigint, total_successes bigint,
+  total_failures bigint);
+GRANT USAGE ON SCHEMA tsmirror, timescaledb_information TO PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA tsmirror, timescaledb_information TO PUBLIC;
+"""
+"""Stands in for the timescaledb extension, which cannot be installed here.
+
+``timescaledb_information`` holds tables with the columns of the TimescaleDB
+2.x views of the same names (2.14+: no multi-node columns); ``tsmirror``
+plays the extension's schema (``hypertable_size``) and shadows
+``pg_extension`` for roles whose ``search_path`` puts it before
+``pg_catalog``, so the probe's detection finds an extension row.
+"""
+
+
+def install_mirror(pg: Postgres, database: str, role: str) -> None:
+    """Install the mirror in ``database`` and make ``role`` see it there."""
+    pg.psql(MIRROR_SQL, database)
+    pg.psql(
+        f'ALTER ROLE "{role}" IN DATABASE "{database}"'
+        " SET search_path = tsmirror, pg_catalog, public"
+    )
+
+
+class Standby(Postgres):
+    """A streaming standby of ``primary``, cloned with ``pg_basebackup -R``."""
+
+    name = "standby"
+
+    def __init__(self, root: Path, primary: Postgres) -> None:
+        super().__init__(root)
+        self.primary = primary
+        self.password = primary.password  # the clone keeps the primary's roles
+
+    def prepare(self) -> None:
+        kw = self._as_user()
+        if kw:
+            for parent in (self.dir.parent, *self.dir.parent.parents):
+                if parent.stat().st_mode & 0o001 == 0:  # postgres must traverse to its dir
+                    parent.chmod(parent.stat().st_mode | 0o011)
+            os.chown(self.dir, kw["user"], kw["group"])
+        out = subprocess.run(
+            [
+                _postgres_bin("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary.port),
+                "-U",
+                self.primary.user,
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "PGPASSWORD": self.primary.password},
+            **kw,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {out.stderr.decode(errors='replace')}")
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key)."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+class TLSPostgres(Postgres):
+    """PostgreSQL with TLS on (plain connections are still accepted)."""
+
+    name = "postgres-tls"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.cert, key = self_signed(self.dir, "server")
+        kw = self._as_user()
+        if kw:
+            for path in (self.cert, key):
+                os.chown(path, kw["user"], kw["group"])
+        key.chmod(0o600)
+        self.key = key
+
+    def command(self) -> list[str]:
+        return [
+            *super().command(),
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={self.cert}",
+            "-c",
+            f"ssl_key_file={self.key}",
+        ]
