@@ -47,10 +47,10 @@ async def _probe_runs(target: EventBusTarget, runs: int) -> tuple[list[float], E
     state = EventBusState(target)
     out = []
     for _ in range(runs):
-        _, reason, exc, duration = await run_probe(KIND, target, state, 3.0, time.time)
-        if reason is not None:
-            raise RuntimeError(f"probe failed: {reason}: {exc}")
-        out.append(duration)
+        outcome = await run_probe(KIND, target, state, 3.0, time.time)
+        if not outcome.ok:
+            raise RuntimeError(f"probe failed: {outcome.reason}: {outcome.error}")
+        out.append(outcome.duration)
     return out, state
 
 

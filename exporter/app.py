@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -22,6 +23,11 @@ from .version import VERSION, bundle_version
 
 PROBE_TIMEOUT_MARGIN_SECONDS = 0.5
 MAX_CONCURRENT_PROBES = 16
+
+
+def _label_safe(target: str) -> str:
+    """A config-valid stand-in name for a /probe target (the label keeps the target)."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", target)[:128].lstrip("_.:-") or "target"
 
 
 class ProbeRequestError(Exception):
@@ -148,13 +154,13 @@ class Exporter:
                 timeout = min(timeout, header)
         params: dict[str, Any] = {
             **module.params,
-            "name": target,
+            "name": _label_safe(target),  # URLs are valid targets but not valid config names
             kind.address_field: target,
             "interval": timeout * 2,
             "timeout": timeout,
         }
         try:
-            spec = kind.target_model.model_validate(params)
+            spec = kind.target_model.model_validate(params).model_copy(update={"name": target})
         except ValueError as exc:
             raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
         async with self._probe_slots:
@@ -163,23 +169,23 @@ class Exporter:
             except Exception as exc:
                 raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
             try:
-                result, reason, error, duration = await run_probe(kind, spec, state, timeout)
+                outcome = await run_probe(kind, spec, state, timeout)
             finally:
                 await state.aclose()
         lbl = (kind.name, target)
-        if result is None:
+        if not outcome.ok:
             log(
                 logging.INFO,
                 "on-demand probe failed",
                 module=module_name,
                 kind=kind.name,
                 target=target,
-                reason=reason,
-                error=error_text(error) if error else "",
+                reason=outcome.reason,
+                error=error_text(outcome.error) if outcome.error else "",
             )
         samples = [
-            *(result.samples if result else ()),
-            Sample(C.PROBE_SUCCESS, lbl, 1.0 if result else 0.0),
-            Sample(C.PROBE_DURATION, lbl, duration),
+            *outcome.samples,
+            Sample(C.PROBE_SUCCESS, lbl, 1.0 if outcome.ok else 0.0),
+            Sample(C.PROBE_DURATION, lbl, outcome.duration),
         ]
-        return assemble({k: [v] for k, v in render(samples).items()}), result is not None
+        return assemble({k: [v] for k, v in render(samples).items()}), outcome.ok

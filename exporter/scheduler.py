@@ -14,6 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import core as C
@@ -22,6 +23,7 @@ from .logs import log
 from .model import TargetBase
 from .probe import (
     REASONS,
+    HistogramSample,
     ProbeContext,
     ProbeError,
     ProbeKind,
@@ -44,14 +46,31 @@ def error_text(exc: BaseException) -> str:
     return REDACTOR(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What one probe run produced."""
+
+    samples: list[Sample | HistogramSample]
+    """The result's samples; for a failed run, only what it still knows (``partial``)."""
+    reason: Reason | None
+    """None when the run succeeded."""
+    error: BaseException | None
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the run succeeded."""
+        return self.reason is None
+
+
 async def run_probe(
     kind: ProbeKind[Any, Any],
     target: TargetBase,
     state: ProbeState,
     timeout: float,
     now: Callable[[], float] = time.time,
-) -> tuple[ProbeResult | None, Reason | None, BaseException | None, float]:
-    """Run one probe under ``timeout``: (result, failure reason, exception, duration)."""
+) -> RunOutcome:
+    """Run one probe under ``timeout``; failures become a reason, never an exception."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout
@@ -60,9 +79,10 @@ async def run_probe(
             result = await kind.probe(target, ProbeContext(state, deadline, now))
         if not isinstance(result, ProbeResult):
             raise ProbeError("other", f"probe returned {type(result).__name__}")
-        return result, None, None, loop.time() - start
+        return RunOutcome(result.samples, None, None, loop.time() - start)
     except Exception as exc:  # every probe failure is reported, never raised
-        return None, classify_error(exc, kind.classify), exc, loop.time() - start
+        partial = exc.partial.samples if isinstance(exc, ProbeError) and exc.partial else []
+        return RunOutcome(partial, classify_error(exc, kind.classify), exc, loop.time() - start)
 
 
 class _BrokenState(ProbeState):
@@ -107,31 +127,24 @@ class Runner:
     async def run_once(self) -> None:
         """One probe run: result (or failure) rendered into the store."""
         self.runs += 1
-        result: ProbeResult | None = None
-        reason: Reason | None
-        exc: BaseException | None
         if isinstance(self.state, _BrokenState):
-            reason, exc, duration = "config", ProbeError("config", self.state.error), 0.0
+            error = ProbeError("config", self.state.error)
+            outcome = RunOutcome([], "config", error, 0.0)
         else:
-            result, reason, exc, duration = await run_probe(
+            outcome = await run_probe(
                 self.kind, self.target, self.state, self.target.timeout_s, self.now
             )
         finished = self.now()
         self.completed += 1
-        if result is not None:
+        if outcome.reason is None:
             self.last_success = finished
         else:
-            assert reason is not None and exc is not None
-            self.errors[reason] += 1
-        self._log_transition(reason, exc)
-        self.up = result is not None
-        self.last_reason = reason
-        if result is None and isinstance(exc, ProbeError) and exc.partial is not None:
-            result_samples = exc.partial.samples  # what a failed run still knows
-        else:
-            result_samples = result.samples if result is not None else []
-        data = render(result_samples)
-        data.update(render(self._framework_samples(duration, finished)))
+            self.errors[outcome.reason] += 1
+        self._log_transition(outcome.reason, outcome.error)
+        self.up = outcome.ok
+        self.last_reason = outcome.reason
+        data = render(outcome.samples)
+        data.update(render(self._framework_samples(outcome.duration, finished)))
         self.store.put(TargetSnapshot(self.kind.name, self.target.name, data))
 
     def _framework_samples(self, duration: float, finished: float) -> list[Sample]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from exporter import config as cfg
-from exporter.probe import ProbeResult, Reason
+from exporter.probe import Reason
 from exporter.probes.eventbus import KIND, EventBusState, EventBusTarget
 from exporter.scheduler import run_probe
 from exporter.snapshot import assemble, render
@@ -48,14 +48,9 @@ class Outcome:
 
 async def probe_once(target: EventBusTarget, state: EventBusState) -> Outcome:
     """Run the probe once under the target's timeout, as the scheduler does."""
-    result, reason, exc, duration = await run_probe(
-        KIND, target, state, target.timeout_s, time.time
-    )
-    text = ""
-    if isinstance(result, ProbeResult):
-        by_family = {name: [chunk] for name, chunk in render(result.samples).items()}
-        text = assemble(by_family)
-    return Outcome(parse(text), reason, str(exc) if exc else "", duration)
+    out = await run_probe(KIND, target, state, target.timeout_s, time.time)
+    text = assemble({name: [chunk] for name, chunk in render(out.samples).items()})
+    return Outcome(parse(text), out.reason, str(out.error) if out.error else "", out.duration)
 
 
 @dataclass

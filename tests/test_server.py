@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from stack import Redis
+from stack.sim_eventbus import EventBusSim
 
 from .helpers import Running, eventually, parse, ran, value, with_label
 
@@ -174,3 +175,23 @@ async def test_unknown_path_is_404(exporter_factory: Factory) -> None:
     async with aiohttp.ClientSession() as s, s.get(run.server.make_url("/metrics")) as resp:
         m = parse(await resp.text())
     assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
+
+
+async def test_probe_accepts_a_url_target(exporter_factory: Factory) -> None:
+    """A URL is a valid /probe target although it is no valid config name."""
+    sim = EventBusSim("127.0.0.1")
+    await sim.start()
+    try:
+        run: Running = await exporter_factory(r"""
+modules:
+  bus:
+    kind: eventbus
+    allowed_targets: ['http://127\.0\.0\.1:\d+/health']
+""")
+        status, text, _ = await run.get("/probe", params={"module": "bus", "target": sim.url})
+        assert status == 200, text
+        m = parse(text)
+        assert value(m, "tradeops_probe_success", kind="eventbus", target=sim.url) == 1
+        assert value(m, "tradeops_eventbus_queue_capacity", target=sim.url) is not None
+    finally:
+        await sim.stop()

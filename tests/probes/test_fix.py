@@ -326,9 +326,8 @@ async def test_seqnum_too_high_is_answered_with_a_gap_fill(fix_acceptor: FixAcce
     )
     state = FixState(target)
     state.next_out_seq = 40  # the acceptor expects 1: it asks us to resend 1..39
-    result, reason, exc, _ = await run_probe(KIND, target, state, 3)
-    assert reason is None, exc
-    assert result is not None
+    outcome = await run_probe(KIND, target, state, 3)
+    assert outcome.ok, outcome.error
     log = (
         fix_acceptor.log_dir / f"{fix_acceptor.prefix('MONITOR')}.messages.current.log"
     ).read_text()
