@@ -7,38 +7,73 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import yaml
+
+from . import sim_fix
+from .fix import FixAcceptor
 from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
+from .sim_eventbus import EventBusSim
 from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
+from .sim_timescale import TickSimulator
+from .sim_timescale import exporter_config as timescale_target
+
+ServiceT = TypeVar("ServiceT", bound=Service)
 
 REPO = Path(__file__).resolve().parent.parent
+PG_PASSWORD_ENV = "TRADEOPS_DEMO_PG_PASSWORD"
 
 
-def exporter_config(redis: Redis) -> str:
+def redis_target(redis: Redis) -> dict[str, Any]:
+    """The Redis target: canary, the platform's heartbeats, the order stream."""
+    return {
+        "name": "cache",
+        "address": redis.address,
+        "canary": {"ttl": "60s"},
+        "heartbeats": [{"name": h, "key": f"heartbeat:{h}"} for h in HEARTBEATS],
+        "streams": [{"name": "orders", "key": STREAM}],
+    }
+
+
+def fix_targets(venue: FixAcceptor) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The active monitoring session and the passive reader of the venue's files."""
+    active = {
+        "name": "venue",
+        "address": venue.address,
+        "sender_comp_id": "MONITOR",
+        "target_comp_id": venue.sender,
+    }
+    passive = {
+        "name": "venue-sim",
+        "store_path": str(venue.store_dir),
+        "log_path": str(venue.log_dir),
+        "sender_comp_id": venue.sender,
+        "target_comp_id": "SIM",
+    }
+    return active, passive
+
+
+def eventbus_target(bus: EventBusSim, redis: Redis) -> dict[str, Any]:
+    """The runtime stand-in's health endpoint, with a canary on a Redis stream."""
+    return {"name": "runtime", "url": bus.url, "canary": {"redis": {"address": redis.address}}}
+
+
+def exporter_config(targets: dict[str, list[dict[str, Any]]]) -> str:
     """The demo's exporter configuration."""
-    heartbeats = "\n".join(f"      - {{name: {h}, key: 'heartbeat:{h}'}}" for h in HEARTBEATS)
-    return f"""
-global: {{interval: 5s, timeout: 3s}}
-redis:
-  - name: cache
-    address: "{redis.address}"
-    canary: {{ttl: 60s}}
-    heartbeats:
-{heartbeats}
-    streams:
-      - {{name: orders, key: "{STREAM}"}}
-modules:
-  redis:
-    kind: redis
-    allowed_targets: ['127\\.0\\.0\\.1:\\d+']
-"""
+    config: dict[str, Any] = {"global": {"interval": "5s", "timeout": "3s"}, **targets}
+    config["modules"] = {
+        "redis": {"kind": "redis", "allowed_targets": [r"127\.0\.0\.1:\d+"]},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def query(prometheus: Prometheus, promql: str) -> list[dict[str, Any]]:
@@ -56,27 +91,46 @@ class Demo:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.services: list[Service] = []
-        self.traffic: RedisTraffic | None = None
+        self.stoppers: list[Callable[[], Awaitable[None]]] = []
+        self.bus: EventBusSim | None = None
 
-    def _start(self, service: Service) -> Service:
+    def _start(self, service: ServiceT) -> ServiceT:
         service.start()
         self.services.append(service)
         return service
 
     async def start(self) -> tuple[Exporter, Prometheus, Alertmanager]:
         """Start the backbone, the traffic, the exporter, Alertmanager and Prometheus."""
-        redis = Redis(self.root)
-        self._start(redis)
-        self._start(Postgres(self.root))
+        redis = self._start(Redis(self.root))
+        postgres = self._start(Postgres(self.root))
         self._start(Tansu(self.root))
-        self.traffic = RedisTraffic(redis.address)
-        self.traffic.start()
+        venue = self._start(FixAcceptor(self.root))
+
+        traffic = RedisTraffic(redis.address)
+        traffic.start()
+        self.stoppers.append(traffic.stop)
+        ticks = TickSimulator(postgres.dsn(), interval=0.5)
+        await ticks.start()
+        self.stoppers.append(ticks.stop)
+        fix_stop = asyncio.Event()
+        fix_task = asyncio.create_task(sim_fix.run(venue.address, stop=fix_stop))
+        self.stoppers.append(lambda: _stop_fix(fix_stop, fix_task))
+        self.bus = await EventBusSim("127.0.0.1", error_every=50).start()
+        self.stoppers.append(self.bus.stop)
+
+        fix_active, fix_passive = fix_targets(venue)
+        targets = {
+            "fix": [fix_active],
+            "fix_store": [fix_passive],
+            "redis": [redis_target(redis)],
+            "timescale": [timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV)],
+            "eventbus": [eventbus_target(self.bus, redis)],
+        }
         config = self.root / "exporter.yml"
-        config.write_text(exporter_config(redis))
-        exporter = Exporter(self.root, config)
-        self._start(exporter)
-        alertmanager = Alertmanager(self.root)
-        self._start(alertmanager)
+        config.write_text(exporter_config(targets))
+        os.environ[PG_PASSWORD_ENV] = postgres.password
+        exporter = self._start(Exporter(self.root, config))
+        alertmanager = self._start(Alertmanager(self.root))
         rules = sorted(str(p) for p in (REPO / "rules").glob("*.yml"))
         prometheus = Prometheus(
             self.root,
@@ -90,10 +144,17 @@ class Demo:
 
     async def stop(self) -> None:
         """Stop the traffic and every service, newest first."""
-        if self.traffic is not None:
-            await self.traffic.stop()
+        for stop in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                await stop()
         for service in reversed(self.services):
             service.stop()
+
+
+async def _stop_fix(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    stop.set()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 5)
 
 
 async def run(duration: float | None, check: bool, keep: bool) -> int:
@@ -103,12 +164,15 @@ async def run(duration: float | None, check: bool, keep: bool) -> int:
     status = 0
     try:
         exporter, prometheus, alertmanager = await demo.start()
+        assert demo.bus is not None
+        bus_base = demo.bus.url.removesuffix(demo.bus.path)
         print(
             f"""
 tradeops demo is running (files in {root})
   exporter      http://{exporter.address}/          metrics: http://{exporter.address}/metrics
   prometheus    http://{prometheus.address}/graph   try: tradeops_up
   alertmanager  http://{alertmanager.address}/
+degrade the event bus:   curl -X POST {bus_base}/degrade   (undo: {bus_base}/recover)
 Press Ctrl-C to stop.""",
             flush=True,
         )

@@ -12,7 +12,7 @@ ROOT = Path(__file__).parent.parent
 
 def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "stack", "demo", "--duration", "14", "--check"],
+        [sys.executable, "-m", "stack", "demo", "--duration", "20", "--check"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -20,4 +20,11 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "demo check: ok" in out.stdout
-    assert "redis/cache: up=1" in out.stdout
+    for target in (
+        "redis/cache",
+        "fix/venue",
+        "fix_store/venue-sim",
+        "timescale/marketdata",
+        "eventbus/runtime",
+    ):
+        assert f"{target}: up=1" in out.stdout
