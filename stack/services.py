@@ -228,13 +228,19 @@ class Postgres(Service):
     def popen_kwargs(self) -> dict[str, Any]:
         return self._as_user()
 
-    def prepare(self) -> None:
+    def own_dir(self) -> dict[str, Any]:
+        """Hand the service directory to the postgres user (when root); returns the
+        Popen arguments that run a command as that user."""
         kw = self._as_user()
         if kw:
             for parent in (self.dir.parent, *self.dir.parent.parents):
                 if parent.stat().st_mode & 0o001 == 0:  # postgres must traverse to its dir
                     parent.chmod(parent.stat().st_mode | 0o011)
             os.chown(self.dir, kw["user"], kw["group"])
+        return kw
+
+    def prepare(self) -> None:
+        kw = self.own_dir()
         pwfile = self.dir / "pwfile"
         pwfile.write_text(self.password + "\n")
         if kw:

@@ -12,6 +12,8 @@ from pathlib import Path
 from stack import Postgres
 from stack.services import _postgres_bin
 
+from .helpers import self_signed_cert
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "timescale.md"
 MONITOR_ROLE = "tradeops_monitor"
 DOCS_DATABASE = "marketdata"
@@ -125,12 +127,7 @@ class Standby(Postgres):
         self.password = primary.password  # the clone keeps the primary's roles
 
     def prepare(self) -> None:
-        kw = self._as_user()
-        if kw:
-            for parent in (self.dir.parent, *self.dir.parent.parents):
-                if parent.stat().st_mode & 0o001 == 0:  # postgres must traverse to its dir
-                    parent.chmod(parent.stat().st_mode | 0o011)
-            os.chown(self.dir, kw["user"], kw["group"])
+        kw = self.own_dir()
         out = subprocess.run(
             [
                 _postgres_bin("pg_basebackup"),
@@ -157,35 +154,6 @@ class Standby(Postgres):
             raise RuntimeError(f"pg_basebackup failed: {out.stderr.decode(errors='replace')}")
 
 
-def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key)."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 class TLSPostgres(Postgres):
     """PostgreSQL with TLS on (plain connections are still accepted)."""
 
@@ -193,7 +161,7 @@ class TLSPostgres(Postgres):
 
     def prepare(self) -> None:
         super().prepare()
-        self.cert, key = self_signed(self.dir, "server")
+        self.cert, key = self_signed_cert(self.dir, "server")
         kw = self._as_user()
         if kw:
             for path in (self.cert, key):

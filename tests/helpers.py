@@ -63,33 +63,23 @@ async def eventually(
         await asyncio.sleep(step)
 
 
-def self_signed_cert(tmp: Path) -> tuple[Path, Path]:
-    """A throw-away certificate and key for 127.0.0.1 (also its own CA)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
+def self_signed_cert(
+    directory: Path, name: str = "server", host: str = "IP:127.0.0.1"
+) -> tuple[Path, Path]:
+    """A throw-away certificate (its own CA) and key: ``(name.crt, name.key)``.
+    ``host`` is the subjectAltName, ``IP:…`` or ``DNS:…``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
     subprocess.run(
         [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={host.split(':', 1)[1]}", "-addext", f"subjectAltName={host}",
+            "-keyout", str(key), "-out", str(cert),
         ],
         check=True,
         capture_output=True,
         timeout=60,
-    )
+    )  # fmt: skip
     return cert, key
 
 

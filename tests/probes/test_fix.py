@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from exporter.scheduler import run_probe
 from stack.fix import FixAcceptor
 
 from ..fixtures_fix import MONITOR_PASSWORD, fix_acceptor
-from ..helpers import Running, Series, eventually, value
+from ..helpers import Running, Series, eventually, self_signed_cert, value
 
 __all__ = ["fix_acceptor"]
 
@@ -336,27 +335,12 @@ async def test_seqnum_too_high_is_answered_with_a_gap_fill(fix_acceptor: FixAcce
     assert state.next_out_seq > 40
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "venue.crt", directory / "venue.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=venue.test", "-addext", "subjectAltName=DNS:venue.test",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return cert, key
-
-
 async def test_tls_session_through_a_terminator(
     fix_acceptor: FixAcceptor, exporter_factory: Factory, tmp_path: Path
 ) -> None:
     """A TLS terminator in front of the real acceptor, as stunnel is deployed in front of
     QuickFIX (the Python acceptor has no TLS of its own): it only forwards bytes."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path, "venue", "DNS:venue.test")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
 

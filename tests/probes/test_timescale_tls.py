@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ..fixtures_timescale import TLSPostgres, self_signed
-from ..helpers import Running, eventually, value
+from ..fixtures_timescale import TLSPostgres
+from ..helpers import Running, eventually, self_signed_cert, value
 
 Factory = Callable[..., Any]
 KIND = {"kind": "timescale", "target": "db"}
@@ -66,7 +66,7 @@ async def test_wrong_ca_fails_the_handshake(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("TS_TLS_PASSWORD", tls_postgres.password)
-    other_ca, _ = self_signed(tmp_path, "other")
+    other_ca, _ = self_signed_cert(tmp_path, "other")
     run: Running = await exporter_factory(_config(tls_postgres, "verify-full", other_ca))
 
     async def failed() -> bool:
