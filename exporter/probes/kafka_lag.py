@@ -127,7 +127,9 @@ class PartitionHistory:
     """The sliding window of one group partition and when its offset last moved."""
 
     size: int
-    window: deque[Point] = field(default_factory=deque)
+    window: list[Point] = field(default_factory=list)
+    """Oldest first. A short list costs far less memory than a deque, and there
+    is one window per group partition."""
     moved_at: float = 0.0
     """Unix time the committed offset was first seen at its current value."""
 
@@ -136,12 +138,12 @@ class PartitionHistory:
         if not self.window or self.window[-1].committed != point.committed:
             self.moved_at = point.at
         self.window.append(point)
-        while len(self.window) > self.size:
-            self.window.popleft()
+        if len(self.window) > self.size:
+            del self.window[: len(self.window) - self.size]
 
     def status(self, has_members: bool) -> Status:
         """The partition's status over its window."""
-        return evaluate(list(self.window), self.size, has_members)
+        return evaluate(self.window, self.size, has_members)
 
 
 @dataclass(frozen=True, slots=True)
