@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import aiokafka.errors as kerr
 from aiokafka.client import AIOKafkaClient
+from aiokafka.conn import create_conn
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.protocol.admin import (
     DescribeGroupsRequest_v0,
@@ -178,30 +179,36 @@ class KafkaState(ProbeState):
         self.drains: dict[tuple[str, str], DrainHistory] = {}
         self.discovery: dict[str, Discovery] = {}
 
-    async def connect(self) -> AIOKafkaClient:
-        """The client, bootstrapped on first use (and again after a failed bootstrap)."""
-        if self.client is not None:
-            return self.client
+    def _settings(self) -> dict[str, Any]:
+        """Connection settings shared by the client and the preflight connection."""
         t = self.target
-        kwargs: dict[str, Any] = {}
-        protocol = "PLAINTEXT"
+        settings: dict[str, Any] = {
+            "client_id": t.client_id,
+            "request_timeout_ms": int(t.timeout_s * 1000),
+            "security_protocol": "PLAINTEXT",
+        }
         if t.sasl is not None:
-            protocol = "SASL_PLAINTEXT"
-            kwargs.update(
+            settings.update(
+                security_protocol="SASL_PLAINTEXT",
                 sasl_mechanism=t.sasl.mechanism,
                 sasl_plain_username=t.sasl.username,
                 sasl_plain_password=t.sasl.password_value(),
             )
         if self.ssl_context is not None:
             protocol = "SASL_SSL" if t.sasl is not None else "SSL"
-            kwargs["ssl_context"] = self.ssl_context
+            settings.update(security_protocol=protocol, ssl_context=self.ssl_context)
+        return settings
+
+    async def connect(self) -> AIOKafkaClient:
+        """The client, bootstrapped on first use (and again after a failed bootstrap)."""
+        if self.client is not None:
+            return self.client
+        settings = self._settings()
+        await self._preflight(settings)
         client = AIOKafkaClient(
-            bootstrap_servers=t.bootstrap_servers.split(","),
-            client_id=t.client_id,
-            request_timeout_ms=int(t.timeout_s * 1000),
+            bootstrap_servers=self.target.bootstrap_servers.split(","),
             metadata_max_age_ms=24 * 3600 * 1000,  # the probe fetches metadata itself
-            security_protocol=protocol,
-            **kwargs,
+            **settings,
         )
         self.count(1)
         try:
@@ -211,6 +218,27 @@ class KafkaState(ProbeState):
             raise
         self.client = client
         return client
+
+    async def _preflight(self, settings: dict[str, Any]) -> None:
+        """Open and close one connection to a bootstrap server.
+
+        aiokafka's bootstrap reports every failure as "Unable to bootstrap";
+        connecting first lets the real cause (refused, TLS, SASL, garbage)
+        propagate and be classified.
+        """
+        last: Exception | None = None
+        for server in self.target.bootstrap_servers.split(","):
+            host, port = parse_host_port(server)
+            self.count(1)
+            try:
+                conn = await create_conn(host, port, **settings)
+            except Exception as exc:
+                last = exc
+                continue
+            conn.close()
+            return
+        assert last is not None
+        raise last
 
     def count(self, n: int) -> None:
         """Account for ``n`` broker requests."""

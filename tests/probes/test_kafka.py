@@ -6,6 +6,7 @@ tests sharing the session's broker do not see each other's groups.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from exporter import config as cfg
-from stack import Tansu
+from stack import Tansu, free_port
 
 from ..fixtures_kafka import commit, create_topic, delete_group, member, produce
 from ..helpers import Running, Series, eventually, value, with_label
@@ -50,9 +51,12 @@ kafka:
 
 
 async def _runs_at_least(run: Running, n: int) -> Series:
-    async def enough() -> bool:
+    async def enough() -> bool:  # and the last run succeeded, so the data series are there
         m = await run.scrape()
-        return (value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0) >= n
+        fw = {"kind": "kafka", "target": "main"}
+        return (value(m, "tradeops_probe_runs_total", **fw) or 0) >= n and value(
+            m, "tradeops_up", **fw
+        ) == 1
 
     await eventually(enough, timeout=20)
     return await run.scrape()
@@ -121,7 +125,7 @@ async def test_offset_lag_per_partition_and_no_series_without_commit(
     assert value(m, "tradeops_kafka_requests_per_cycle", **t) == 7
     # partition 0 sat behind for the whole window with nobody in the group
     parts = "tradeops_kafka_consumer_group_partitions"
-    assert _status(m, group) == "stop"
+    assert _status(m, group) == "ok"  # the lag was zero earlier in the window
     assert value(m, parts, **t, group=group, status="stop") == 1
     assert value(m, parts, **t, group=group, status="ok") == 1
 
@@ -339,3 +343,75 @@ def test_config_errors(snippet: str, message: str) -> None:
     with pytest.raises(cfg.ConfigError) as info:
         cfg.parse("kafka:\n  - name: main\n" + snippet, "cfg.yml")
     assert info.value.lines() == [message]
+
+
+async def test_garbage_and_closed_port_are_reported_not_raised(
+    exporter_factory: Factory,
+) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"\x00\x00\x00\x08HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    garbage_port = server.sockets[0].getsockname()[1]
+    closed_port = free_port()
+    try:
+        run: Running = await exporter_factory(
+            f"""
+kafka:
+  - name: junk
+    bootstrap_servers: 127.0.0.1:{garbage_port}
+    interval: 500ms
+    timeout: 400ms
+  - name: closed
+    bootstrap_servers: 127.0.0.1:{closed_port}
+    interval: 500ms
+    timeout: 400ms
+"""
+        )
+
+        def errors(m: Series, target: str) -> dict[str, float]:
+            got = with_label(m, "tradeops_probe_errors_total", kind="kafka", target=target)
+            return {dict(k)["reason"]: v for k, v in got.items() if v}
+
+        async def both_failed() -> bool:
+            m = await run.scrape()
+            return bool(errors(m, "junk")) and bool(errors(m, "closed"))
+
+        await eventually(both_failed, timeout=10)
+        m = await run.scrape()
+        assert set(errors(m, "closed")) == {"refused"}
+        assert set(errors(m, "junk")) <= {"protocol", "timeout"}
+        assert value(m, "tradeops_up", kind="kafka", target="junk") == 0
+        assert with_label(m, "tradeops_kafka_brokers") == {}
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_time_lag_is_interpolated_between_log_end_samples(
+    tansu_server: Tansu, exporter_factory: Factory
+) -> None:
+    bs, px = tansu_server.bootstrap, _prefix()
+    topic, group = f"{px}-trades", f"{px}-settle"
+    await create_topic(bs, topic, 1)
+    await produce(bs, topic, {0: 2})
+    await commit(bs, group, {(topic, 0): 2})
+    run: Running = await exporter_factory(_config(bs, px, window=10))
+    m = await _runs_at_least(run, 2)
+    runs = value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0
+    produced = time.time()
+    await produce(bs, topic, {0: 3})
+    m = await _runs_at_least(run, runs + 6)  # about 3 s after the produce
+    g = {"target": "main", "group": group, "topic": topic}
+    probed = value(m, "tradeops_probe_last_run_timestamp_seconds", kind="kafka", target="main")
+    assert probed is not None
+    lag = value(m, "tradeops_kafka_consumer_lag_seconds", **g, partition="0")
+    # the first unconsumed message was produced between the samples around `produced`
+    assert lag is not None and abs(lag - (probed - produced)) < 1.2
+    assert value(m, "tradeops_kafka_consumer_topic_lag_seconds_lower_bound", **g) == 0
+    assert value(m, "tradeops_kafka_consumer_lag_offsets", **g, partition="0") == 3
+    assert _status(m, group) == "ok"  # the lag was zero earlier in the window
