@@ -402,7 +402,7 @@ async def test_time_lag_is_interpolated_between_log_end_samples(
     await commit(bs, group, {(topic, 0): 2})
     run: Running = await exporter_factory(_config(bs, px, window=10))
     m = await _runs_at_least(run, 2)
-    runs = value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0
+    runs = int(value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0)
     produced = time.time()
     await produce(bs, topic, {0: 3})
     m = await _runs_at_least(run, runs + 6)  # about 3 s after the produce
