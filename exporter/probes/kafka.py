@@ -10,6 +10,7 @@ The pure arithmetic (interpolation table, status, drain) is in ``kafka_lag``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import zlib
@@ -38,6 +39,17 @@ from ..catalogue import kafka as M
 from ..model import Duration, PasswordMixin, StrictModel, TargetBase, TLSConfig, parse_host_port
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
 from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
+
+
+# aiokafka logs every failed connection attempt at ERROR, without kind or
+# target; the scheduler already logs each failure and recovery once, with both.
+# A filter rather than a level, which logs.setup() resets on "aiokafka".
+def _only_critical(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.CRITICAL
+
+
+for _name in ("aiokafka", "aiokafka.conn", "aiokafka.cluster"):
+    logging.getLogger(_name).addFilter(_only_critical)
 
 LATEST, EARLIEST = -1, -2
 GROUP_STATES = (
@@ -324,6 +336,9 @@ async def _metadata(st: KafkaState, target: KafkaTarget) -> Cluster:
         except kerr.KafkaError as exc:
             last = exc
     else:
+        # No known broker answers: bootstrap afresh next time, in case the
+        # cluster came back on other broker ids behind the same addresses.
+        await st.aclose()
         assert last is not None
         raise last
     client.cluster.update_metadata(response)
