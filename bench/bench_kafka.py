@@ -103,12 +103,15 @@ def _measure(exporter: Exporter, args: argparse.Namespace) -> None:
     durations: list[float] = []
     requests: list[float] = []
     runs_seen = 0.0
+    first: list[float] = []
     deadline = time.monotonic() + args.cycles * args.interval * 3 + 120
     while len(durations) < args.cycles and time.monotonic() < deadline:
         _, body = _get(url)
         runs = _quick(body, "tradeops_probe_runs_total{")
         up = _quick(body, "tradeops_up{")
         if runs and runs[0] > runs_seen and up == [1.0]:
+            if runs[0] == 1:
+                first = _quick(body, "tradeops_probe_duration_seconds{")
             if runs_seen >= 2:  # the first run also discovers every group's topics
                 durations += _quick(body, "tradeops_probe_duration_seconds{")
                 requests += _quick(body, "tradeops_kafka_requests_per_cycle{")
@@ -121,13 +124,19 @@ def _measure(exporter: Exporter, args: argparse.Namespace) -> None:
     series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
     pairs = len(_values(body, "tradeops_kafka_consumer_lag_offsets"))
     rss = psutil.Process(exporter.proc.pid).memory_info().rss if exporter.proc else 0
-    print(f"groups={args.groups} partitions={args.topics * args.partitions} pairs={pairs}")
+    print(
+        f"groups={args.groups} partitions={args.topics * args.partitions} "
+        f"pairs={args.groups * args.topics_per_group * args.partitions} "
+        f"granularity={args.granularity} (partition lag series: {pairs})"
+    )
     print(f"series on /metrics: {series}, body {len(body) / 1e6:.1f} MB")
     print(f"broker requests per cycle: median {statistics.median(requests):.0f}")
     print(
         f"cycle time: median {statistics.median(durations):.3f} s, "
         f"max {max(durations):.3f} s over {len(durations)} cycles"
     )
+    if first:
+        print(f"first cycle (asks every group about every topic): {first[0]:.3f} s")
     print(
         f"/metrics latency: median {statistics.median(latencies) * 1000:.1f} ms, "
         f"p90 {statistics.quantiles(latencies, n=10)[-1] * 1000:.1f} ms over {args.scrapes}"
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--cycles", type=int, default=8)
     parser.add_argument("--scrapes", type=int, default=50)
+    parser.add_argument("--granularity", choices=("partition", "topic"), default="partition")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -162,6 +172,7 @@ kafka:
     bootstrap_servers: {broker.bootstrap}
     interval: {args.interval}s
     timeout: {args.interval * 0.9}s
+    granularity: {args.granularity}
 """
             )
             exporter = Exporter(root / "exporter", config).start()

@@ -20,7 +20,7 @@ from exporter import config as cfg
 from stack import Tansu, free_port
 
 from ..fixtures_kafka import commit, create_topic, delete_group, member, produce
-from ..helpers import Running, Series, eventually, value, with_label
+from ..helpers import Running, Series, eventually, parse, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -415,3 +415,32 @@ async def test_time_lag_is_interpolated_between_log_end_samples(
     assert value(m, "tradeops_kafka_consumer_topic_lag_seconds_lower_bound", **g) == 0
     assert value(m, "tradeops_kafka_consumer_lag_offsets", **g, partition="0") == 3
     assert _status(m, group) == "ok"  # the lag was zero earlier in the window
+
+
+async def test_on_demand_probe_module(tansu_server: Tansu, exporter_factory: Factory) -> None:
+    bs, px = tansu_server.bootstrap, _prefix()
+    topic, group = f"{px}-fx", f"{px}-hedger"
+    await create_topic(bs, topic, 1)
+    await produce(bs, topic, {0: 4})
+    await commit(bs, group, {(topic, 0): 1})
+    run: Running = await exporter_factory(
+        f"""
+modules:
+  kafka_lag:
+    kind: kafka
+    allowed_targets: ["127\\\\.0\\\\.0\\\\.1:[0-9]+"]
+    timeout: 5s
+    params:
+      groups: {{allow: ["{px}-.*"]}}
+      granularity: topic
+"""
+    )
+    status, text, _ = await run.get(f"/probe?module=kafka_lag&target={bs}")
+    assert status == 200
+    m = parse(text)
+    assert value(m, "tradeops_probe_success", kind="kafka", target=bs) == 1
+    lag = "tradeops_kafka_consumer_topic_lag_offsets"
+    assert value(m, lag, target=bs, group=group, topic=topic) == 3
+    assert with_label(m, "tradeops_kafka_consumer_lag_offsets") == {}
+    status, _, _ = await run.get("/probe?module=kafka_lag&target=10.0.0.1:9092")
+    assert status == 403
