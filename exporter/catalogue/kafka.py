@@ -135,6 +135,24 @@ TOPIC_LAG = family(
     G,
     TP,
 )
+TOPIC_COMMITTED = family(
+    "kafka_consumer_topic_committed_offset",
+    "gauge",
+    "Sum of the group's committed offsets over the topic's committed partitions; its rate() "
+    "is the consume rate.",
+    T,
+    G,
+    TP,
+)
+TOPIC_EXPIRED = family(
+    "kafka_consumer_topic_partitions_behind_log_start",
+    "gauge",
+    "Committed partitions whose committed offset is below the log-start offset: retention "
+    "deleted messages the group never consumed.",
+    T,
+    G,
+    TP,
+)
 TOPIC_LAG_SECONDS = family(
     "kafka_consumer_topic_max_lag_seconds",
     "gauge",
@@ -246,6 +264,8 @@ FAMILIES = (
     LAG,
     LAG_SECONDS,
     TOPIC_LAG,
+    TOPIC_COMMITTED,
+    TOPIC_EXPIRED,
     TOPIC_LAG_SECONDS,
     TOPIC_LOWER_BOUND,
     DRAIN,

@@ -539,6 +539,15 @@ def _topic_series(
             r.add(M.TOPIC_RETAINED, retained, name, topic)
 
 
+@dataclass(frozen=True, slots=True)
+class LogOffsets:
+    """Log-end and log-start offsets of this cycle, and when they were read."""
+
+    ends: dict[tuple[str, int], int]
+    starts: dict[tuple[str, int], int]
+    at: float
+
+
 @dataclass(slots=True)
 class _TopicAgg:
     lag: int = 0
@@ -547,6 +556,7 @@ class _TopicAgg:
     committed: int = 0
     end: int = 0
     partitions: int = 0
+    expired: int = 0
 
 
 def _group_series(
@@ -556,11 +566,10 @@ def _group_series(
     group_name: str,
     group: Group,
     offsets: dict[tuple[str, int], int] | None,
-    ends: dict[tuple[str, int], int],
-    now: float,
+    log: LogOffsets,
 ) -> set[GroupPartition]:
     """Emit one group's series; returns the group partitions observed."""
-    name = target.name
+    name, ends, now = target.name, log.ends, log.at
     for state in GROUP_STATES:
         r.add(M.GROUP_STATE, state == group.state, name, group_name, state)
     r.add(M.GROUP_MEMBERS, group.members, name, group_name)
@@ -592,6 +601,7 @@ def _group_series(
         agg.committed += committed
         agg.end += end
         agg.partitions += 1
+        agg.expired += committed < log.starts.get((topic, partition), 0)
         if estimate is not None:
             seconds, lower = estimate
             if agg.max_seconds is None or seconds > agg.max_seconds:
@@ -627,6 +637,8 @@ def _topic_aggregates(
     for topic, agg in topics.items():
         labels = (name, group_name, topic)
         r.add(M.TOPIC_LAG, agg.lag, *labels)
+        r.add(M.TOPIC_COMMITTED, agg.committed, *labels)
+        r.add(M.TOPIC_EXPIRED, agg.expired, *labels)
         r.add(M.TOPIC_LAG_SECONDS, agg.max_seconds, *labels)
         if agg.max_seconds is not None:
             r.add(M.TOPIC_LOWER_BOUND, agg.lower_bound, *labels)
@@ -678,8 +690,8 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     await _describe(st, groups)
     committed, failures = await _fetch_committed(st, target, cluster, groups, ctx.now())
     ends, starts = await _list_offsets(st, cluster)
-    now = ctx.now()
-    _remember_ends(st, target, ends, now)
+    log = LogOffsets(ends, starts, ctx.now())
+    _remember_ends(st, target, ends, log.at)
 
     r = ProbeResult()
     _cluster_series(r, target.name, cluster, len(groups))
@@ -687,9 +699,7 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     _topic_series(r, target, cluster, ends, starts)
     seen: set[GroupPartition] = set()
     for group_name, group in groups.items():
-        seen |= _group_series(
-            r, st, target, group_name, group, committed.get(group_name), ends, now
-        )
+        seen |= _group_series(r, st, target, group_name, group, committed.get(group_name), log)
     _prune(st, cluster, groups, seen)
     r.add(M.REQUESTS, st.requests, target.name)
     r.add(M.REQUESTS_TOTAL, st.requests_total, target.name)
