@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import bisect
 import enum
+from array import array
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -95,8 +97,9 @@ class Point:
     lag: int
 
 
-def evaluate(window: list[Point], size: int, has_members: bool) -> Status:
-    """The status of one group partition from its last ``size`` observations.
+def evaluate(commits: Sequence[int], lags: Sequence[int], size: int, has_members: bool) -> Status:
+    """The status of one group partition from its last ``size`` observations
+    (committed offsets and lags, oldest first).
 
     - REWIND: the committed offset went backwards inside the window.
     - STALL / STOP: the window is full, the committed offset never moved and
@@ -107,13 +110,11 @@ def evaluate(window: list[Point], size: int, has_members: bool) -> Status:
     - WARN: the lag never shrank and grew across the window.
     - OK otherwise, and while fewer than two observations exist.
     """
-    if len(window) < 2:
+    if len(commits) < 2:
         return Status.OK
-    commits = [p.committed for p in window]
     if any(b < a for a, b in pairwise(commits)):
         return Status.REWIND
-    lags = [p.lag for p in window]
-    if len(window) >= size and commits[0] == commits[-1] and min(lags) > 0:
+    if len(commits) >= size and commits[0] == commits[-1] and min(lags) > 0:
         return Status.STALL if has_members else Status.STOP
     if min(lags) == 0:
         return Status.OK
@@ -127,23 +128,26 @@ class PartitionHistory:
     """The sliding window of one group partition and when its offset last moved."""
 
     size: int
-    window: list[Point] = field(default_factory=list)
-    """Oldest first. A short list costs far less memory than a deque, and there
-    is one window per group partition."""
+    commits: array[int] = field(default_factory=lambda: array("q"))
+    """Committed offsets, oldest first. Machine integers: there is one window
+    per group partition, tens of thousands on a large cluster."""
+    lags: array[int] = field(default_factory=lambda: array("q"))
     moved_at: float = 0.0
     """Unix time the committed offset was first seen at its current value."""
 
     def add(self, point: Point) -> None:
         """Append an observation, dropping the oldest beyond ``size``."""
-        if not self.window or self.window[-1].committed != point.committed:
+        if not self.commits or self.commits[-1] != point.committed:
             self.moved_at = point.at
-        self.window.append(point)
-        if len(self.window) > self.size:
-            del self.window[: len(self.window) - self.size]
+        self.commits.append(point.committed)
+        self.lags.append(point.lag)
+        if len(self.commits) > self.size:
+            del self.commits[0]
+            del self.lags[0]
 
     def status(self, has_members: bool) -> Status:
         """The partition's status over its window."""
-        return evaluate(self.window, self.size, has_members)
+        return evaluate(self.commits, self.lags, self.size, has_members)
 
 
 @dataclass(frozen=True, slots=True)
