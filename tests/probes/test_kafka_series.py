@@ -7,6 +7,11 @@ turns one cycle's offsets into series.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from exporter import config as cfg
 from exporter.catalogue import kafka as M
 from exporter.probe import ProbeResult, Sample
 from exporter.probes.kafka import Group, KafkaState, KafkaTarget, LogOffsets, _group_series
@@ -47,3 +52,44 @@ def test_group_without_readable_offsets_reports_state_only() -> None:
     assert _values(r, M.GROUP_STATE)[("c", "g", "unknown")] == 1
     assert _values(r, M.GROUP_LAG) == {}
     assert _values(r, M.GROUP_STATUS) == {}
+
+
+def test_sasl_and_tls_settings_and_secret_handling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test broker speaks neither SASL nor TLS: this checks what the client is given."""
+    monkeypatch.setenv("KAFKA_TEST_PASSWORD", "s3cret-value")
+    ca = tmp_path / "ca.pem"
+    ca.write_text(Path("/etc/ssl/certs/ca-certificates.crt").read_text())
+    config = cfg.parse(
+        f"""
+kafka:
+  - name: secure
+    bootstrap_servers: "k1:9093, k2:9093"
+    tls: {{ca_file: {ca}}}
+    sasl: {{mechanism: SCRAM-SHA-512, username: monitor, password: "${{KAFKA_TEST_PASSWORD}}"}}
+  - name: plain-sasl
+    bootstrap_servers: k1:9092
+    sasl: {{username: monitor, password_file: {_secret_file(tmp_path)}}}
+""",
+        "cfg.yml",
+    )
+    secure, plain = config.targets["kafka"]
+    assert isinstance(secure, KafkaTarget) and isinstance(plain, KafkaTarget)
+    assert secure.bootstrap_servers == "k1:9093,k2:9093"
+    settings = KafkaState(secure)._settings()
+    assert settings["security_protocol"] == "SASL_SSL"
+    assert settings["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert settings["sasl_plain_password"] == "s3cret-value"
+    assert settings["ssl_context"] is not None
+    assert "s3cret" not in repr(secure)
+    plain_settings = KafkaState(plain)._settings()
+    assert plain_settings["security_protocol"] == "SASL_PLAINTEXT"
+    assert plain_settings["sasl_mechanism"] == "PLAIN"
+    assert plain_settings["sasl_plain_password"] == "from-a-file"
+
+
+def _secret_file(directory: Path) -> Path:
+    path = directory / "kafka-password"
+    path.write_text("from-a-file\n")
+    return path
