@@ -6,12 +6,13 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import core, eventbus, fix, redis, timescale
+from . import core, eventbus, fix, kafka, redis, timescale
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
     "exporter": core.FAMILIES,
     "fix": fix.FAMILIES,
+    "kafka": kafka.FAMILIES,
     "redis": redis.FAMILIES,
     "timescale": timescale.FAMILIES,
     "eventbus": eventbus.FAMILIES,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import eventbus, fix, fix_store, redis, timescale
+from . import eventbus, fix, fix_store, kafka, redis, timescale
 
 KINDS: dict[str, ProbeKind[Any, Any]] = {
     kind.name: kind
     for kind in (
         fix.KIND,
         fix_store.KIND,
+        kafka.KIND,
         redis.KIND,
         timescale.KIND,
         eventbus.KIND,

@@ -1,0 +1,717 @@
+"""Kafka: consumer-group offset lag, time lag, status and time to drain, per cluster.
+
+One cycle costs O(brokers + groups) requests, whatever the partition count:
+one Metadata, one ListGroups per broker, one DescribeGroups per coordinator
+for all its groups, one OffsetFetch per group (explicit partitions, bounded
+concurrency), and two ListOffsets (latest, earliest) per leader broker.
+The pure arithmetic (interpolation table, status, drain) is in ``kafka_lag``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiokafka.errors as kerr
+from aiokafka.client import AIOKafkaClient
+from aiokafka.conn import create_conn
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+    ListGroupsRequest,
+)
+from aiokafka.protocol.api import Request
+from aiokafka.protocol.commit import OffsetFetchRequest
+from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.protocol.offset import OffsetRequest
+from pydantic import Field, field_validator, model_validator
+
+from ..catalogue import kafka as M
+from ..model import Duration, PasswordMixin, StrictModel, TargetBase, TLSConfig, parse_host_port
+from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
+from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
+
+
+# aiokafka logs every failed connection attempt at ERROR, without kind or
+# target; the scheduler already logs each failure and recovery once, with both.
+# A filter rather than a level, which logs.setup() resets on "aiokafka".
+def _only_critical(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.CRITICAL
+
+
+for _name in ("aiokafka", "aiokafka.conn", "aiokafka.cluster"):
+    logging.getLogger(_name).addFilter(_only_critical)
+
+LATEST, EARLIEST = -1, -2
+GROUP_STATES = (
+    "stable",
+    "preparing_rebalance",
+    "completing_rebalance",
+    "empty",
+    "dead",
+    "unknown",
+)
+_STATE_NAMES = {
+    "Stable": "stable",
+    "PreparingRebalance": "preparing_rebalance",
+    "CompletingRebalance": "completing_rebalance",
+    "AwaitingSync": "completing_rebalance",
+    "Empty": "empty",
+    "Dead": "dead",
+}
+
+
+_DescribeV0To2 = DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2
+
+
+class DescribeGroups(Request[_DescribeV0To2]):  # type: ignore[misc]
+    """DescribeGroups capped at v2.
+
+    aiokafka 0.14 decodes a v3 answer with the v2 schema (its v3 request names
+    the v2 response), which drops ``authorized_operations`` and misreads every
+    group after the first; v2 has everything the probe needs.
+    """
+
+    API_KEY = 15
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: Any) -> Any:
+        return request_struct_class(self._groups)
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class NameFilter(StrictModel):
+    """Regexes matched against whole names: kept if any ``allow`` matches (or
+    ``allow`` is empty) and no ``deny`` matches."""
+
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+    def keeps(self, name: str) -> bool:
+        """True when ``name`` passes the filter."""
+        if self.allow and not any(re.fullmatch(p, name) for p in self.allow):
+            return False
+        return not any(re.fullmatch(p, name) for p in self.deny)
+
+
+class SASLConfig(PasswordMixin):
+    """SASL authentication; the password comes from ``${ENV}`` or ``password_file``."""
+
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    username: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _needs_password(self) -> SASLConfig:
+        if self.password is None and self.password_file is None:
+            raise ValueError("SASL needs password (${ENV_VAR}) or password_file")
+        return self
+
+
+class KafkaTarget(TargetBase):
+    """One Kafka cluster."""
+
+    bootstrap_servers: str
+    """Comma-separated ``host:port`` list."""
+    client_id: str = "tradeops-exporter"
+    tls: TLSConfig | None = None
+    sasl: SASLConfig | None = None
+    groups: NameFilter = Field(default_factory=NameFilter)
+    topics: NameFilter = Field(default_factory=NameFilter)
+    include_internal_topics: bool = False
+    granularity: Literal["partition", "topic"] = "partition"
+    status_window: int = Field(default=10, ge=2, le=1000)
+    """Polls the status and drain estimate look back over."""
+    lag_table_size: int = Field(default=64, ge=4, le=4096)
+    """Points kept per partition for the time-lag interpolation."""
+    max_concurrent_requests: int = Field(default=20, ge=1, le=500)
+    rediscover_interval: Duration = 600.0
+    """How often each group's committed topics are re-checked against every topic."""
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("expected host:port[,host:port...]")
+        for server in servers:
+            parse_host_port(server)
+        return ",".join(servers)
+
+
+# --- state ------------------------------------------------------------------------------
+
+GroupPartition = tuple[str, str, int]
+
+
+@dataclass(slots=True)
+class Discovery:
+    """What is known about which topics a group commits to."""
+
+    topics: set[str] = field(default_factory=set)
+    """Topics with at least one committed partition."""
+    checked: set[str] = field(default_factory=set)
+    """Topics asked about since ``since``."""
+    since: float = 0.0
+
+
+class KafkaState(ProbeState):
+    """The cluster client and the per-partition memory kept across runs."""
+
+    def __init__(self, target: KafkaTarget) -> None:
+        self.target = target
+        self.ssl_context = target.tls.context() if target.tls is not None else None
+        self.client: AIOKafkaClient | None = None
+        self.requests = 0
+        self.requests_total = 0
+        self.tables: dict[tuple[str, int], OffsetTable] = {}
+        self.histories: dict[GroupPartition, PartitionHistory] = {}
+        self.drains: dict[tuple[str, str], DrainHistory] = {}
+        self.discovery: dict[str, Discovery] = {}
+
+    def _settings(self) -> dict[str, Any]:
+        """Connection settings shared by the client and the preflight connection."""
+        t = self.target
+        settings: dict[str, Any] = {
+            "client_id": t.client_id,
+            "request_timeout_ms": int(t.timeout_s * 1000),
+            "security_protocol": "PLAINTEXT",
+        }
+        if t.sasl is not None:
+            settings.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=t.sasl.mechanism,
+                sasl_plain_username=t.sasl.username,
+                sasl_plain_password=t.sasl.password_value(),
+            )
+        if self.ssl_context is not None:
+            protocol = "SASL_SSL" if t.sasl is not None else "SSL"
+            settings.update(security_protocol=protocol, ssl_context=self.ssl_context)
+        return settings
+
+    async def connect(self) -> AIOKafkaClient:
+        """The client, bootstrapped on first use (and again after a failed bootstrap)."""
+        if self.client is not None:
+            return self.client
+        settings = self._settings()
+        await self._preflight(settings)
+        client = AIOKafkaClient(
+            bootstrap_servers=self.target.bootstrap_servers.split(","),
+            metadata_max_age_ms=24 * 3600 * 1000,  # the probe fetches metadata itself
+            **settings,
+        )
+        self.count(1)
+        try:
+            await client.bootstrap()
+        except BaseException:
+            await client.close()
+            raise
+        self.client = client
+        return client
+
+    async def _preflight(self, settings: dict[str, Any]) -> None:
+        """Open and close one connection to a bootstrap server.
+
+        aiokafka's bootstrap reports every failure as "Unable to bootstrap";
+        connecting first lets the real cause (refused, TLS, SASL, garbage)
+        propagate and be classified.
+        """
+        last: Exception | None = None
+        for server in self.target.bootstrap_servers.split(","):
+            host, port = parse_host_port(server)
+            self.count(1)
+            try:
+                conn = await create_conn(host, port, **settings)
+            except Exception as exc:
+                last = exc
+                continue
+            conn.close()
+            return
+        assert last is not None
+        raise last
+
+    def count(self, n: int) -> None:
+        """Account for ``n`` broker requests."""
+        self.requests += n
+        self.requests_total += n
+
+    async def send(self, node: int, request: Any) -> Any:
+        """Send one request to one broker, counted."""
+        assert self.client is not None
+        self.count(1)
+        return await self.client.send(node, request)
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            await client.close()
+
+
+def classify(exc: BaseException) -> Reason | None:
+    """Map aiokafka exceptions to reasons."""
+    auth = (
+        kerr.AuthenticationFailedError,
+        kerr.AuthenticationMethodNotSupported,
+        kerr.SaslAuthenticationFailed,
+        kerr.GroupAuthorizationFailedError,
+        kerr.ClusterAuthorizationFailedError,
+        kerr.TopicAuthorizationFailedError,
+    )
+    if isinstance(exc, auth):
+        return "auth"
+    if isinstance(exc, kerr.RequestTimedOutError | kerr.KafkaTimeoutError):
+        return "timeout"
+    if isinstance(exc, kerr.KafkaConnectionError | kerr.NodeNotReadyError):
+        return "refused"
+    if isinstance(exc, kerr.KafkaError):
+        return "protocol"
+    return None
+
+
+# --- one cycle ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Cluster:
+    """What one Metadata response says, restricted to the filtered topics."""
+
+    brokers: list[tuple[int, str, int, str | None]]
+    controller: int
+    partitions: dict[str, dict[int, int]]
+    """topic -> partition -> leader (-1 when none)."""
+    offline: int = 0
+    under_replicated: int = 0
+
+
+@dataclass(slots=True)
+class Group:
+    """One listed group and what DescribeGroups said about it."""
+
+    coordinator: int
+    state: str = "unknown"
+    members: int | None = None
+    assigned: set[str] = field(default_factory=set)
+
+
+def _check(code: int, what: str) -> None:
+    if code:
+        error = kerr.for_code(code)
+        raise error(f"{what}: {error.__name__}")
+
+
+async def _metadata(st: KafkaState, target: KafkaTarget) -> Cluster:
+    client = st.client
+    assert client is not None
+    nodes = [b.nodeId for b in client.cluster.brokers()]
+    random.shuffle(nodes)
+    if not nodes:
+        raise ProbeError("protocol", "the cluster metadata lists no brokers")
+    last: Exception | None = None
+    for node in nodes:
+        try:
+            response = await st.send(node, MetadataRequest(None))
+            break
+        except kerr.KafkaError as exc:
+            last = exc
+    else:
+        # No known broker answers: bootstrap afresh next time, in case the
+        # cluster came back on other broker ids behind the same addresses.
+        await st.aclose()
+        assert last is not None
+        raise last
+    client.cluster.update_metadata(response)
+    return _parse_metadata(response, target)
+
+
+def _parse_metadata(response: Any, target: KafkaTarget) -> Cluster:
+    brokers = [(b[0], b[1], b[2], b[3] if len(b) > 3 else None) for b in response.brokers]
+    cluster = Cluster(brokers, getattr(response, "controller_id", -1), {})
+    for topic_data in response.topics:
+        error, name, partitions = topic_data[0], topic_data[1], topic_data[-1]
+        internal = bool(topic_data[2]) if len(topic_data) > 3 else False
+        if error or not target.topics.keeps(name):
+            continue
+        if (internal or name.startswith("__")) and not target.include_internal_topics:
+            continue
+        leaders: dict[int, int] = {}
+        for _p_error, partition, leader, replicas, isr, *_ in partitions:
+            leaders[partition] = leader
+            cluster.offline += leader < 0
+            cluster.under_replicated += len(isr) < len(replicas)
+        cluster.partitions[name] = leaders
+    return cluster
+
+
+async def _list_groups(st: KafkaState, target: KafkaTarget, cluster: Cluster) -> dict[str, Group]:
+    nodes = [b[0] for b in cluster.brokers]
+    responses = await asyncio.gather(*(st.send(n, ListGroupsRequest()) for n in nodes))
+    groups: dict[str, Group] = {}
+    for node, response in zip(nodes, responses, strict=True):
+        _check(response.error_code, f"ListGroups on broker {node}")
+        for name, *_ in response.groups:
+            if name not in groups and target.groups.keeps(name):
+                groups[name] = Group(coordinator=node)
+    return groups
+
+
+def _assigned_topics(protocol_type: str, members: Iterable[Any]) -> set[str]:
+    topics: set[str] = set()
+    if protocol_type != "consumer":
+        return topics
+    for member in members:
+        raw = member[4]
+        if not raw:
+            continue
+        try:
+            topics.update(t for t, _ in ConsumerProtocolMemberAssignment.decode(raw).assignment)
+        except Exception:  # an assignment in another format tells us nothing
+            continue
+    return topics
+
+
+async def _describe(st: KafkaState, groups: dict[str, Group]) -> None:
+    by_node: dict[int, list[str]] = defaultdict(list)
+    for name, g in groups.items():
+        by_node[g.coordinator].append(name)
+    nodes = list(by_node)
+    responses = await asyncio.gather(*(st.send(n, DescribeGroups(by_node[n])) for n in nodes))
+    for response in responses:
+        for error, name, state, protocol_type, _protocol, members, *_ in response.groups:
+            described = groups.get(name)
+            if described is None or error:
+                continue
+            described.state = _STATE_NAMES.get(state, "unknown")
+            described.members = len(members)
+            described.assigned = _assigned_topics(protocol_type, members)
+
+
+def _topics_to_ask(
+    st: KafkaState, target: KafkaTarget, name: str, group: Group, topics: set[str], now: float
+) -> tuple[set[str], bool]:
+    d = st.discovery.setdefault(name, Discovery())
+    spread = 1.0 + (zlib.crc32(name.encode()) % 1000) / 1000.0
+    full = not d.checked or now - d.since >= target.rediscover_interval * spread
+    if full:
+        return set(topics), True
+    return (d.topics | group.assigned | (topics - d.checked)) & topics, False
+
+
+async def _fetch_committed(
+    st: KafkaState,
+    target: KafkaTarget,
+    cluster: Cluster,
+    groups: dict[str, Group],
+    now: float,
+) -> tuple[dict[str, dict[tuple[str, int], int]], int]:
+    """Committed offsets per group (only partitions with a commit) and the failures."""
+    topics = set(cluster.partitions)
+    limit = asyncio.Semaphore(target.max_concurrent_requests)
+    committed: dict[str, dict[tuple[str, int], int]] = {}
+    failures = 0
+
+    async def one(name: str, group: Group) -> None:
+        nonlocal failures
+        ask, full = _topics_to_ask(st, target, name, group, topics, now)
+        d = st.discovery[name]
+        if full:
+            d.checked, d.since = set(), now
+        if not ask:
+            committed[name] = {}
+            return
+        request = OffsetFetchRequest(
+            name, [(t, sorted(cluster.partitions[t])) for t in sorted(ask)]
+        )
+        async with limit:
+            response = await st.send(group.coordinator, request)
+        if getattr(response, "error_code", 0):
+            failures += 1
+            return
+        offsets: dict[tuple[str, int], int] = {}
+        for topic, partitions in response.topics:
+            for partition, offset, _meta, error in partitions:
+                if not error and offset >= 0:
+                    offsets[(topic, partition)] = offset
+        committed[name] = offsets
+        d.topics = (d.topics - ask) | {t for t, _ in offsets}
+        d.checked |= ask
+
+    await asyncio.gather(*(one(n, g) for n, g in groups.items()))
+    return committed, failures
+
+
+async def _list_offsets(
+    st: KafkaState, cluster: Cluster
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """(log-end offsets, log-start offsets), asked of each partition's leader."""
+    by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for topic, leaders in cluster.partitions.items():
+        for partition, leader in leaders.items():
+            if leader >= 0:
+                by_leader[leader][topic].append(partition)
+
+    async def ask(leader: int, when: int) -> dict[tuple[str, int], int]:
+        topics = [(t, [(p, when) for p in ps]) for t, ps in by_leader[leader].items()]
+        response = await st.send(leader, OffsetRequest(-1, 0, topics))
+        out: dict[tuple[str, int], int] = {}
+        for topic, partitions in response.topics:
+            for entry in partitions:
+                partition, error = entry[0], entry[1]
+                offset = entry[3] if len(entry) > 3 else (entry[2][0] if entry[2] else -1)
+                if not error and offset >= 0:
+                    out[(topic, partition)] = offset
+        return out
+
+    nodes = list(by_leader)
+    results = await asyncio.gather(
+        *(ask(n, LATEST) for n in nodes), *(ask(n, EARLIEST) for n in nodes)
+    )
+    ends: dict[tuple[str, int], int] = {}
+    starts: dict[tuple[str, int], int] = {}
+    for result in results[: len(nodes)]:
+        ends.update(result)
+    for result in results[len(nodes) :]:
+        starts.update(result)
+    return ends, starts
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def _cluster_series(r: ProbeResult, name: str, cluster: Cluster, groups: int) -> None:
+    r.add(M.BROKERS, len(cluster.brokers), name)
+    for node, host, port, rack in cluster.brokers:
+        r.add(M.BROKER_INFO, 1, name, str(node), f"{host}:{port}", rack or "")
+    r.add(M.CONTROLLER, cluster.controller, name)
+    r.add(M.TOPICS, len(cluster.partitions), name)
+    r.add(M.PARTITIONS, sum(len(p) for p in cluster.partitions.values()), name)
+    r.add(M.OFFLINE, cluster.offline, name)
+    r.add(M.UNDER_REPLICATED, cluster.under_replicated, name)
+    r.add(M.GROUPS, groups, name)
+
+
+def _topic_series(
+    r: ProbeResult,
+    target: KafkaTarget,
+    cluster: Cluster,
+    ends: dict[tuple[str, int], int],
+    starts: dict[tuple[str, int], int],
+) -> None:
+    name = target.name
+    per_partition = target.granularity == "partition"
+    for topic, leaders in cluster.partitions.items():
+        r.add(M.TOPIC_PARTITIONS, len(leaders), name, topic)
+        end_sum = retained = 0
+        complete = True
+        for partition in leaders:
+            end, start = ends.get((topic, partition)), starts.get((topic, partition))
+            if end is None:
+                complete = False
+                continue
+            end_sum += end
+            retained += end - start if start is not None else 0
+            if per_partition:
+                r.add(M.PARTITION_END, end, name, topic, str(partition))
+                r.add(M.PARTITION_START, start, name, topic, str(partition))
+        if complete:
+            r.add(M.TOPIC_END, end_sum, name, topic)
+            r.add(M.TOPIC_RETAINED, retained, name, topic)
+
+
+@dataclass(frozen=True, slots=True)
+class LogOffsets:
+    """Log-end and log-start offsets of this cycle, and when they were read."""
+
+    ends: dict[tuple[str, int], int]
+    starts: dict[tuple[str, int], int]
+    at: float
+
+
+@dataclass(slots=True)
+class _TopicAgg:
+    lag: int = 0
+    max_seconds: float | None = None
+    lower_bound: bool = False
+    committed: int = 0
+    end: int = 0
+    partitions: int = 0
+    expired: int = 0
+
+
+def _group_series(
+    r: ProbeResult,
+    st: KafkaState,
+    target: KafkaTarget,
+    group_name: str,
+    group: Group,
+    offsets: dict[tuple[str, int], int] | None,
+    log: LogOffsets,
+) -> set[GroupPartition]:
+    """Emit one group's series; returns the group partitions observed."""
+    name, ends, now = target.name, log.ends, log.at
+    for state in GROUP_STATES:
+        r.add(M.GROUP_STATE, state == group.state, name, group_name, state)
+    r.add(M.GROUP_MEMBERS, group.members, name, group_name)
+    if offsets is None:
+        return set()
+    has_members = bool(group.members)  # unknown counts as none: STALL needs evidence
+    per_partition = target.granularity == "partition"
+    seen: set[GroupPartition] = set()
+    topics: dict[str, _TopicAgg] = defaultdict(_TopicAgg)
+    counts = dict.fromkeys(Status, 0)
+    advanced: float | None = None
+    for (topic, partition), committed in offsets.items():
+        end = ends.get((topic, partition))
+        if end is None:
+            continue
+        lag = max(0, end - committed)
+        key = (group_name, topic, partition)
+        seen.add(key)
+        history = st.histories.get(key)
+        if history is None:
+            history = st.histories[key] = PartitionHistory(target.status_window)
+        history.add(Point(now, committed, lag))
+        counts[history.status(has_members)] += 1
+        advanced = max(advanced or 0.0, history.moved_at)
+        table = st.tables.get((topic, partition))
+        estimate = table.time_lag(committed, now) if table is not None else None
+        agg = topics[topic]
+        agg.lag += lag
+        agg.committed += committed
+        agg.end += end
+        agg.partitions += 1
+        agg.expired += committed < log.starts.get((topic, partition), 0)
+        if estimate is not None:
+            seconds, lower = estimate
+            if agg.max_seconds is None or seconds > agg.max_seconds:
+                agg.max_seconds, agg.lower_bound = seconds, lower
+        if per_partition:
+            labels = (name, group_name, topic, str(partition))
+            r.add(M.COMMITTED, committed, *labels)
+            r.add(M.LAG, lag, *labels)
+            r.add(M.LAG_SECONDS, estimate[0] if estimate else None, *labels)
+    _topic_aggregates(r, st, target, group_name, topics, now)
+    if not seen:
+        return seen
+    worst = max((s for s, n in counts.items() if n), default=Status.OK)
+    for status in Status:
+        r.add(M.GROUP_STATUS, status == worst, name, group_name, status.label)
+        r.add(M.GROUP_PARTITIONS_STATUS, counts[status], name, group_name, status.label)
+    r.add(M.GROUP_LAG, sum(a.lag for a in topics.values()), name, group_name)
+    ages = [a.max_seconds for a in topics.values() if a.max_seconds is not None]
+    r.add(M.GROUP_LAG_SECONDS, max(ages) if ages else None, name, group_name)
+    r.add(M.GROUP_ADVANCED, advanced, name, group_name)
+    return seen
+
+
+def _topic_aggregates(
+    r: ProbeResult,
+    st: KafkaState,
+    target: KafkaTarget,
+    group_name: str,
+    topics: dict[str, _TopicAgg],
+    now: float,
+) -> None:
+    name = target.name
+    for topic, agg in topics.items():
+        labels = (name, group_name, topic)
+        r.add(M.TOPIC_LAG, agg.lag, *labels)
+        r.add(M.TOPIC_COMMITTED, agg.committed, *labels)
+        r.add(M.TOPIC_EXPIRED, agg.expired, *labels)
+        r.add(M.TOPIC_LAG_SECONDS, agg.max_seconds, *labels)
+        if agg.max_seconds is not None:
+            r.add(M.TOPIC_LOWER_BOUND, agg.lower_bound, *labels)
+        drain = st.drains.get((group_name, topic))
+        if drain is None:
+            drain = st.drains[(group_name, topic)] = DrainHistory(target.status_window)
+        drain.add(Totals(now, agg.partitions, agg.committed, agg.end))
+        estimate = drain.estimate(agg.lag)
+        if estimate is not None:
+            r.add(M.DRAIN, estimate[0], *labels)
+            r.add(M.DRAINING, estimate[1], *labels)
+
+
+def _remember_ends(
+    st: KafkaState, target: KafkaTarget, ends: dict[tuple[str, int], int], now: float
+) -> None:
+    for key, end in ends.items():
+        table = st.tables.get(key)
+        if table is None:
+            table = st.tables[key] = OffsetTable(target.lag_table_size)
+        table.add(end, now)
+
+
+def _prune(
+    st: KafkaState,
+    cluster: Cluster,
+    groups: dict[str, Group],
+    seen: set[GroupPartition],
+) -> None:
+    """Forget partitions, groups and group partitions that are gone."""
+    for key in [k for k in st.tables if k[1] not in cluster.partitions.get(k[0], {})]:
+        del st.tables[key]
+    for gp in [k for k in st.histories if k not in seen]:
+        del st.histories[gp]
+    live_topics = {(g, t) for g, t, _ in seen}
+    for gt in [k for k in st.drains if k not in live_topics]:
+        del st.drains[gt]
+    for name in [n for n in st.discovery if n not in groups]:
+        del st.discovery[name]
+
+
+async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResult:
+    """Probe one Kafka cluster."""
+    st = ctx.state
+    st.requests = 0
+    await st.connect()
+    cluster = await _metadata(st, target)
+    groups = await _list_groups(st, target, cluster)
+    await _describe(st, groups)
+    committed, failures = await _fetch_committed(st, target, cluster, groups, ctx.now())
+    ends, starts = await _list_offsets(st, cluster)
+    log = LogOffsets(ends, starts, ctx.now())
+    _remember_ends(st, target, ends, log.at)
+
+    r = ProbeResult()
+    _cluster_series(r, target.name, cluster, len(groups))
+    r.add(M.FETCH_ERRORS, failures, target.name)
+    _topic_series(r, target, cluster, ends, starts)
+    seen: set[GroupPartition] = set()
+    for group_name, group in groups.items():
+        seen |= _group_series(r, st, target, group_name, group, committed.get(group_name), log)
+    _prune(st, cluster, groups, seen)
+    r.add(M.REQUESTS, st.requests, target.name)
+    r.add(M.REQUESTS_TOTAL, st.requests_total, target.name)
+    return r
+
+
+KIND: ProbeKind[KafkaTarget, KafkaState] = ProbeKind(
+    name="kafka",
+    target_model=KafkaTarget,
+    probe=probe,
+    new_state=KafkaState,
+    address_field="bootstrap_servers",
+    example_address="127.0.0.1:9092",
+    classify=classify,
+)

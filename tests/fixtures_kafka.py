@@ -1,0 +1,94 @@
+"""Helpers for the Kafka tests: topics, exact produce counts and commits on a real broker.
+
+The test broker (Tansu) reports a partition's log end as the base offset of its
+last record batch + 1, so every produce here sends one record per batch
+(sequential ``send_and_wait``) to keep offsets exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.admin import DeleteGroupsRequest
+
+TIMEOUT_MS = 10_000
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create a topic with ``partitions`` partitions (replication factor 1)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
+    """Send ``counts[partition]`` records to each partition, one record per batch."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    await producer.start()
+    try:
+        for partition, n in counts.items():
+            for i in range(n):
+                await producer.send_and_wait(topic, b"m%d" % i, partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit offsets for ``group`` without joining it (the group has no members)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        request_timeout_ms=TIMEOUT_MS,
+    )
+    await consumer.start()
+    try:
+        tps = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        consumer.assign(list(tps))
+        await consumer.commit(tps)
+    finally:
+        await consumer.stop()
+
+
+@asynccontextmanager
+async def member(bootstrap: str, group: str, *topics: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A subscribed consumer that joins ``group`` and commits nothing by itself."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=TIMEOUT_MS,
+    )
+    await consumer.start()
+    try:
+        await asyncio.wait_for(_until_assigned(consumer), timeout=15)
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def _until_assigned(consumer: AIOKafkaConsumer) -> None:
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=200)
+
+
+async def delete_group(bootstrap: str, group: str) -> None:
+    """Delete a consumer group (DeleteGroups, sent to the only broker)."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    await client.bootstrap()
+    try:
+        node = client.get_random_node()
+        response = await client.send(node, DeleteGroupsRequest([group]))
+        assert all(code == 0 for _, code in response.results), response
+    finally:
+        await client.close()
