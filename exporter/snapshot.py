@@ -22,12 +22,12 @@ from .probe import HistogramSample, Sample
 def format_value(value: float) -> str:
     """Exposition-format text of a sample value."""
     value = float(value)
+    if value.is_integer():  # false for NaN and the infinities
+        return str(int(value)) if -1e15 < value < 1e15 else repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
     return repr(value)
 
 
@@ -54,6 +54,27 @@ def _render_histogram(s: HistogramSample) -> str:
     return "".join(lines)
 
 
+_TEMPLATES: dict[str, str] = {}
+
+
+def _template(f: Family) -> str:
+    """``name{a="%s",b="%s"} %s\n`` for the family's labels (cached)."""
+    tpl = _TEMPLATES.get(f.name)
+    if tpl is None:
+        tpl = _TEMPLATES[f.name] = (
+            f.name
+            + ("{" + ",".join(f'{n}="%s"' for n in f.labels) + "}" if f.labels else "")
+            + " %s\n"
+        )
+    return tpl
+
+
+def _escape_fast(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return _escape(value)
+    return value
+
+
 def render(samples: Iterable[Sample | HistogramSample]) -> dict[str, str]:
     """Render samples into exposition lines grouped by family name.
 
@@ -65,9 +86,10 @@ def render(samples: Iterable[Sample | HistogramSample]) -> dict[str, str]:
         if isinstance(s, HistogramSample):
             seen[(s.family.name, s.labels)] = _render_histogram(s)
         else:
-            f = s.family
-            seen[(f.name, s.labels)] = (
-                f"{f.name}{_labels(f.labels, s.labels)} {format_value(s.value)}\n"
+            values = tuple(map(_escape_fast, s.labels))
+            seen[(s.family.name, s.labels)] = _template(s.family) % (
+                *values,
+                format_value(s.value),
             )
     grouped: dict[str, list[str]] = {}
     for (name, _), line in seen.items():
