@@ -6,12 +6,13 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import core, redis
+from . import backups, core, redis
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
     "exporter": core.FAMILIES,
     "redis": redis.FAMILIES,
+    "backups": backups.FAMILIES,
 }
 
 ALL: tuple[Family, ...] = tuple(f for fams in AREAS.values() for f in fams)

@@ -5,6 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import redis
+from . import backups, redis
 
-KINDS: dict[str, ProbeKind[Any, Any]] = {kind.name: kind for kind in (redis.KIND,)}
+KINDS: dict[str, ProbeKind[Any, Any]] = {kind.name: kind for kind in (redis.KIND, backups.KIND)}
