@@ -106,6 +106,13 @@ BACKUP_RUNNING = family(
     "1 while pgBackRest holds the stanza's backup lock (a backup is in progress).",
     T,
 )
+OUTPUT_MODIFIED = family(
+    "backup_pgbackrest_output_modified_timestamp_seconds",
+    "gauge",
+    "Unix time the saved pgBackRest info output file was last written (output_file only); "
+    "alert when whatever refreshes it stops.",
+    T,
+)
 WAL_MIN = family(
     "backup_pgbackrest_wal_archive_min_bytes",
     "gauge",
@@ -206,6 +213,7 @@ FAMILIES = (
     STANZA_STATUS,
     STANZA_OK,
     BACKUP_RUNNING,
+    OUTPUT_MODIFIED,
     WAL_MIN,
     WAL_MAX,
     WAL_TIMELINE,

@@ -8,8 +8,8 @@ import contextlib
 import hashlib
 import os
 import signal
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,29 +91,50 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 
 class BlockingIO:
-    """Runs blocking file work on one dedicated thread.
+    """Runs blocking file work on a daemon thread, one call at a time.
 
     A thread stuck in the kernel (a hung network filesystem) cannot be
     cancelled; instead of piling up threads, later calls fail with a timeout
-    reason until it returns.
+    reason until it returns. Daemon threads cannot hold up the exporter's exit.
     """
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-io")
         self._busy: asyncio.Future[Any] | None = None
 
     async def call(self, fn: Callable[..., R], *args: Any) -> R:
-        """``fn(*args)`` on the worker; cancelled with the run, which then times out."""
+        """``fn(*args)`` on a worker; a cancelled caller leaves it to finish alone."""
         if self._busy is not None and not self._busy.done():
             raise ProbeError("timeout", "a previous file operation is still blocked")
-        fut = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[R] = loop.create_future()
         fut.add_done_callback(_consume)
+
+        def work() -> None:
+            try:
+                result: Any = fn(*args)
+                error: BaseException | None = None
+            except BaseException as exc:
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+
+        threading.Thread(target=work, name="backup-io", daemon=True).start()
         self._busy = fut
         return await asyncio.shield(fut)
 
-    def close(self) -> None:
-        """Stop the worker without waiting for a blocked call."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    @property
+    def blocked(self) -> bool:
+        """True while a call is still running."""
+        return self._busy is not None and not self._busy.done()
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

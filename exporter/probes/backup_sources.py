@@ -7,6 +7,7 @@ anything it cannot understand. They do no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from typing import Any
 from ..probe import ProbeError
 
 BACKUP_TYPES = ("full", "diff", "incr")
+CHECKSUM_ALGORITHMS = frozenset(hashlib.algorithms_guaranteed - {"shake_128", "shake_256"})
 _WAL_RE = re.compile(r"^[0-9A-F]{24}$")
 
 
@@ -130,6 +132,8 @@ def parse_manifest(raw: bytes, what: str) -> Backup:
         algo, hexval = ck.get("algorithm"), ck.get("value")
         if not isinstance(algo, str) or not isinstance(hexval, str) or not hexval:
             raise ProbeError("protocol", f"{what}: checksum needs algorithm and value")
+        if algo.lower() not in CHECKSUM_ALGORITHMS:
+            raise ProbeError("protocol", f"{what}: unknown checksum algorithm {algo!r}")
         checksum = (algo.lower(), hexval.lower())
     return Backup(
         type=backup_type(doc.get("type", "full")),

@@ -10,7 +10,6 @@ records. Every subprocess and file operation is bounded by the run's deadline.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +158,8 @@ class BackupState(ProbeState):
         self.best_drill_success: float | None = None
 
     async def aclose(self) -> None:
-        self.io.close()
+        self.parsed.clear()
+        self.pending = None
 
 
 # --- blocking helpers (run on the I/O worker) ---------------------------------
@@ -203,6 +203,14 @@ def _stat(path: Path) -> os.stat_result | None:
         return path.stat()
     except OSError:
         return None
+
+
+def _read_with_mtime(path: Path, limit: int) -> tuple[bytes, float]:
+    try:
+        mtime = path.stat().st_mtime
+        return read_limited(path, limit), mtime
+    except FileNotFoundError:
+        raise ProbeError("other", f"{path} does not exist") from None
 
 
 def _newest_wal_mtime(segment_dir: Path, segment: str) -> float | None:
@@ -320,8 +328,6 @@ async def _verify(
     state, name, now = ctx.state, target.name, ctx.now()
     path = directory / backup.file
     algo, expected = backup.checksum
-    if algo not in hashlib.algorithms_available:
-        raise ProbeError("protocol", f"{backup.file}: unknown checksum algorithm {algo!r}")
     st = await state.io.call(_stat, path)
     ident: tuple[Any, ...] = ("missing",) if st is None else file_identity(st)
     done = state.verified
@@ -367,7 +373,8 @@ async def _pgbackrest(
 ) -> None:
     state, name, now = ctx.state, target.name, ctx.now()
     if src.output_file is not None:
-        raw = await state.io.call(read_limited, src.output_file, src.max_output_bytes)
+        raw, modified = await state.io.call(_read_with_mtime, src.output_file, src.max_output_bytes)
+        r.add(M.OUTPUT_MODIFIED, modified, name)
     else:
         remaining = ctx.deadline - asyncio.get_running_loop().time()
         timeout = min(src.command_timeout or remaining, remaining)

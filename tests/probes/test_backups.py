@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -264,9 +265,64 @@ async def test_malformed_pgbackrest_output_is_a_protocol_error(
     assert _errors(m, "protocol") >= 1
     saved.write_text(json.dumps([{"name": "main", "status": {"code": 2, "message": "no backup"}}]))
     m = await _settled(run, runs=4)
+    modified = value(
+        m, "tradeops_backup_pgbackrest_output_modified_timestamp_seconds", target="set"
+    )
+    assert modified == pytest.approx(saved.stat().st_mtime)
     assert value(m, "tradeops_up", kind="backups", target="set") == 1
     assert value(m, "tradeops_backup_pgbackrest_stanza_ok", target="set") == 0
     assert value(m, "tradeops_backup_pgbackrest_stanza_status_code", target="set") == 2
+
+
+async def test_hung_file_read_times_out_without_piling_up_threads(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    """A FIFO with no writer blocks open() in the kernel, as a hung network mount does."""
+    saved = tmp_path / "info.json"
+    os.mkfifo(saved)
+    handle = tmp_path / "fifo-handle"
+    os.link(saved, handle)
+    before = _io_threads()
+    run: Running = await exporter_factory(
+        _yaml(f"{{type: pgbackrest, stanza: main, output_file: {saved}}}", timeout="300ms")
+    )
+
+    async def timed_out() -> bool:
+        return _errors(await run.scrape(), "timeout") >= 3
+
+    await eventually(timed_out, timeout=20)
+    assert _io_threads() == before + 1  # one stuck read, not one per run
+    start = time.monotonic()
+    m = await run.scrape()
+    assert time.monotonic() - start < 1.0
+    assert value(m, "tradeops_up", kind="backups", target="set") == 0
+    regular = tmp_path / "regular.json"
+    regular.write_text(json.dumps([{"name": "main", "status": {"code": 0, "message": "ok"}}]))
+    regular.replace(saved)
+    fd = os.open(handle, os.O_WRONLY | os.O_NONBLOCK)  # releases the stuck open()
+    os.close(fd)
+
+    async def recovered() -> bool:
+        return value(await run.scrape(), "tradeops_up", kind="backups", target="set") == 1
+
+    await eventually(recovered, timeout=20)
+    assert _io_threads() == before
+
+
+def _io_threads() -> int:
+    return sum(t.name == "backup-io" for t in threading.enumerate())
+
+
+async def test_missing_directory_is_an_error_not_an_empty_set(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    run: Running = await exporter_factory(
+        _yaml(f"{{type: directory, path: {tmp_path / 'not-mounted'}}}")
+    )
+    m = await _settled(run)
+    assert value(m, "tradeops_up", kind="backups", target="set") == 0
+    assert _errors(m, "other") >= 1
+    assert value(m, "tradeops_backup_retention_window_backups", target="set", type="full") is None
 
 
 async def test_restore_drill_records(
