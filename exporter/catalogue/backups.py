@@ -52,13 +52,15 @@ RETENTION_WINDOW = family(
 LAST_ATTEMPT_OK = family(
     "backup_last_attempt_success",
     "gauge",
-    "1 if the newest backup (of any type, successful or not) succeeded, else 0.",
+    "1 if the newest finished backup (of any type) succeeded, else 0; running ones are "
+    "not counted.",
     T,
 )
 LAST_ATTEMPT = family(
     "backup_last_attempt_timestamp_seconds",
     "gauge",
-    "Unix time the newest backup of any status finished (or started, if it has no finish).",
+    "Unix time the newest finished backup, successful or not, finished (or started, "
+    "if it records no finish).",
     T,
 )
 INVALID_MANIFESTS = family(
@@ -100,10 +102,11 @@ STANZA_OK = family(
     "1 if the pgBackRest stanza status is ok (code 0), else 0.",
     T,
 )
-BACKUP_RUNNING = family(
-    "backup_pgbackrest_backup_running",
+IN_PROGRESS = family(
+    "backup_in_progress",
     "gauge",
-    "1 while pgBackRest holds the stanza's backup lock (a backup is in progress).",
+    "1 while a backup is running: pgBackRest holds the stanza's backup lock, or a manifest "
+    "says status running.",
     T,
 )
 OUTPUT_MODIFIED = family(
@@ -212,7 +215,7 @@ FAMILIES = (
     CHECKSUM_PROGRESS,
     STANZA_STATUS,
     STANZA_OK,
-    BACKUP_RUNNING,
+    IN_PROGRESS,
     OUTPUT_MODIFIED,
     WAL_MIN,
     WAL_MAX,

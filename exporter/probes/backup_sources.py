@@ -36,6 +36,7 @@ class Backup:
     file: str | None = None
     checksum: tuple[str, str] | None = None
     """(algorithm, expected hex digest)."""
+    running: bool = False
 
     @property
     def when(self) -> float | None:
@@ -143,6 +144,7 @@ def parse_manifest(raw: bytes, what: str) -> Backup:
         size=_number(doc, "size_bytes", what),
         file=file,
         checksum=checksum,
+        running=status == "running",
     )
 
 

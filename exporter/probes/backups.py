@@ -272,7 +272,7 @@ def _summary(
         r.add(M.LAST_REPO_SIZE, last.repo_size, name, typ)
         if last.start is not None and last.finish is not None:
             r.add(M.LAST_DURATION, max(0.0, last.finish - last.start), name, typ)
-    dated = [b for b in backups if b.when is not None]
+    dated = [b for b in backups if b.when is not None and not b.running]
     if dated:
         newest = max(dated, key=lambda b: b.when or 0.0)
         r.add(M.LAST_ATTEMPT_OK, newest.ok, name)
@@ -307,6 +307,7 @@ async def _directory(
         state, entries, src.max_manifest_bytes, parse_manifest, strict=False
     )
     r.add(M.INVALID_MANIFESTS, invalid, target.name)
+    r.add(M.IN_PROGRESS, any(b.running for b in backups), target.name)
     newest = _summary(r, target, backups, now)
     _recovery_point(r, target.name, newest, now)
     if target.checksum.enabled:
@@ -382,7 +383,7 @@ async def _pgbackrest(
     info = parse_pgbackrest(raw, src.stanza)
     r.add(M.STANZA_STATUS, info.status_code, name)
     r.add(M.STANZA_OK, info.status_code == 0, name)
-    r.add(M.BACKUP_RUNNING, info.backup_running, name)
+    r.add(M.IN_PROGRESS, info.backup_running, name)
     newest = _summary(r, target, info.backups, now)
     wal_time = await _wal_series(r, name, src, info, state)
     points = [p for p in (newest, wal_time) if p is not None]

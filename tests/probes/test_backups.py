@@ -146,6 +146,10 @@ async def test_malformed_manifest_is_counted_and_skipped(
     (backup_dir / "broken.manifest.json").write_text('{"file": "x.dump", "status": ')
     old = dump_backup(pg, backup_dir, name="old", kind="diff", manifest=False)
     write_manifest(old, time.time() - 10 * 86400, time.time() - 10 * 86400 + 5, kind="diff")
+    failed = dump_backup(pg, backup_dir, name="failed", manifest=False)
+    write_manifest(failed, time.time() - 60, time.time() - 50, status="failed")
+    running = {"file": "next.dump", "status": "running", "start": time.time(), "type": "incr"}
+    (backup_dir / "next.dump.manifest.json").write_text(json.dumps(running))
     target = _target({"type": "directory", "path": str(backup_dir)}, retention="168h")
     state = BackupState(target)
     try:
@@ -156,6 +160,9 @@ async def test_malformed_manifest_is_counted_and_skipped(
     assert s[("tradeops_backup_retention_window_backups", ("set", "full"))] == 1
     assert s[("tradeops_backup_retention_window_backups", ("set", "diff"))] == 0
     assert s[("tradeops_backup_last_duration_seconds", ("set", "diff"))] == pytest.approx(5)
+    assert s[("tradeops_backup_in_progress", ("set",))] == 1
+    assert s[("tradeops_backup_last_attempt_success", ("set",))] == 1  # running ones skipped
+    assert s[("tradeops_backup_retention_window_backups", ("set", "incr"))] == 0
 
 
 async def test_bare_files_use_mtime_and_size(backup_dir: Path) -> None:
@@ -195,7 +202,7 @@ async def test_pgbackrest_stanza_backups_and_wal_archive(
     assert value(m, "tradeops_up", kind="backups", **t) == 1
     assert value(m, "tradeops_backup_pgbackrest_stanza_ok", **t) == 1
     assert value(m, "tradeops_backup_pgbackrest_stanza_status_code", **t) == 0
-    assert value(m, "tradeops_backup_pgbackrest_backup_running", **t) == 0
+    assert value(m, "tradeops_backup_in_progress", **t) == 0
     info = rest.info()[0]
     newest_full = max(b["timestamp"]["stop"] for b in info["backup"] if b["type"] == "full")
     assert value(m, "tradeops_backup_last_success_timestamp_seconds", **t, type="full") == (
