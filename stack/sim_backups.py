@@ -73,7 +73,7 @@ class BackupSim:
             "backups:\n"
             f"  - name: pg-dumps\n    interval: {interval}\n    timeout: {timeout}\n"
             f"    retention: 48h\n"
-            f"    source: {{type: directory, path: {self.dumps}}}\n"
+            f"    source: {{type: directory, path: {self.dumps}, recovery_point: start}}\n"
             f"  - name: pg-pgbackrest\n    interval: {interval}\n    timeout: {timeout}\n"
             f"    source: {{type: pgbackrest, stanza: {self.pgbackrest.stanza}, "
             f"command: {command}, repo_path: {self.pgbackrest.repo}}}\n"

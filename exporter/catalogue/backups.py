@@ -147,7 +147,8 @@ RECOVERY_POINT = family(
     "backup_recovery_point_timestamp_seconds",
     "gauge",
     "Newest point in time a restore could reach now: the later of the last successful "
-    "backup's finish and (pgBackRest with repo_path) the last archived WAL segment.",
+    "backup's finish (or start, if so configured) and (pgBackRest with repo_path) the last "
+    "archived WAL segment.",
     T,
 )
 RPO = family(

@@ -44,6 +44,9 @@ class DirectorySource(StrictModel):
     """Glob (relative to ``path``) of manifest files; default ``*.manifest.json``."""
     files: str | None = None
     """Glob of bare backup files (no manifests): finish = mtime, size = file size."""
+    recovery_point: Literal["finish", "start"] = "finish"
+    """Which end of the newest backup the RPO counts from; ``start`` for snapshot
+    dumps such as pg_dump, whose data is as of their start."""
     bare_type: Literal["full", "diff", "incr"] = "full"
     min_size_bytes: int = Field(default=1, ge=0)
     """Bare files smaller than this count as failed backups."""
@@ -309,6 +312,9 @@ async def _directory(
     r.add(M.INVALID_MANIFESTS, invalid, target.name)
     r.add(M.IN_PROGRESS, any(b.running for b in backups), target.name)
     newest = _summary(r, target, backups, now)
+    if src.recovery_point == "start":
+        good = [b for b in backups if b.ok and b.finish is not None]
+        newest = max(good, key=lambda b: b.finish or 0.0).start if good else None
     _recovery_point(r, target.name, newest, now)
     if target.checksum.enabled:
         candidates = [b for b in backups if b.ok and b.checksum and b.finish is not None]

@@ -185,6 +185,24 @@ async def test_bare_files_use_mtime_and_size(backup_dir: Path) -> None:
     assert s[("tradeops_backup_rpo_seconds", ("set",))] == pytest.approx(3600, abs=30)
 
 
+async def test_snapshot_dumps_count_their_rpo_from_the_start(backup_dir: Path) -> None:
+    dump = backup_dir / "big.dump"
+    dump.write_bytes(b"dump")
+    now = time.time()
+    write_manifest(dump, now - 7200, now - 600)
+    for point, expected in (("finish", now - 600), ("start", now - 7200)):
+        source = {"type": "directory", "path": str(backup_dir), "recovery_point": point}
+        target = _target(source)
+        state = BackupState(target)
+        try:
+            s = _samples(await _probe_once(target, state))
+        finally:
+            await state.aclose()
+        got = s[("tradeops_backup_recovery_point_timestamp_seconds", ("set",))]
+        assert got == pytest.approx(expected, abs=0.01), point
+        assert s[("tradeops_backup_rpo_seconds", ("set",))] == pytest.approx(now - expected, abs=5)
+
+
 async def test_pgbackrest_stanza_backups_and_wal_archive(
     archived_pg: Archived, exporter_factory: Factory
 ) -> None:
