@@ -20,14 +20,15 @@ R = TypeVar("R")
 
 _READ_CHUNK = 1 << 20
 _STDERR_KEEP = 2000
+_TERM_GRACE = 0.5
 
 
 async def run_command(argv: list[str], timeout: float, max_output: int) -> bytes:
     """Run ``argv`` and return its stdout.
 
     The process runs in its own session; on timeout, cancellation or oversized
-    output the whole process group is killed and reaped before this returns, so
-    no child outlives the run. A non-zero exit is ProbeError("other").
+    output the whole process group is terminated (then killed) and reaped
+    before this returns, so no child outlives the run. A non-zero exit is ProbeError("other").
     """
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -79,15 +80,36 @@ async def _read_tail(stream: asyncio.StreamReader | None, keep: int) -> bytes:
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Kill the process group if still running and wait for the process."""
-    if proc.returncode is None:
+    """Stop the process group if still running (SIGTERM, then SIGKILL) and reap it.
+
+    SIGTERM first lets a ``sudo``/``runuser`` prefix relay the signal to a
+    child we may not be allowed to signal ourselves. A cancellation arriving
+    meanwhile skips the grace period, but the process is still killed and
+    reaped before the cancellation is passed on.
+    """
+    cancelled = False
+    for sig, grace in ((signal.SIGTERM, _TERM_GRACE), (signal.SIGKILL, None)):
+        if proc.returncode is not None:
+            break
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)
         with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    # Reaping after SIGKILL is immediate; shield it so a second cancel cannot skip it.
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(proc.wait())
+            proc.send_signal(sig)
+        if cancelled:
+            continue
+        try:
+            await asyncio.shield(asyncio.wait_for(proc.wait(), grace))
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            cancelled = True
+    while proc.returncode is None:
+        try:
+            await asyncio.shield(proc.wait())
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 class BlockingIO:

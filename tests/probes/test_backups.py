@@ -254,10 +254,13 @@ async def test_pgbackrest_new_backup_moves_the_timestamp(archived_pg: Archived) 
 async def test_hanging_pgbackrest_is_killed_at_its_timeout(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
-    """A wrapper that sleeps stands in for a hung pgbackrest (e.g. a stuck repository)."""
+    """A wrapper that sleeps stands in for a hung pgbackrest (e.g. a stuck repository).
+
+    It ignores SIGTERM and leaves a child behind, so only a group-wide SIGKILL stops it.
+    """
     pidfile = tmp_path / "pids"
     wrapper = tmp_path / "pgbackrest-hang"
-    wrapper.write_text(f"#!/bin/sh\necho $$ >> {pidfile}\nexec sleep 300\n")
+    wrapper.write_text(f"#!/bin/sh\ntrap '' TERM\nsleep 300 &\necho $$ $! >> {pidfile}\nwait\n")
     wrapper.chmod(0o755)
     run: Running = await exporter_factory(
         _yaml(f'{{type: pgbackrest, stanza: main, command: ["{wrapper}"], command_timeout: 300ms}}')
@@ -270,11 +273,20 @@ async def test_hanging_pgbackrest_is_killed_at_its_timeout(
     m = await run.scrape()
     assert value(m, "tradeops_up", kind="backups", target="set") == 0
     await asyncio.sleep(0.5)  # the newest run may still be starting its wrapper
-    pids = [int(p) for p in pidfile.read_text().split()]
-    assert len(pids) >= 2
-    for pid in pids[:-1]:
+    runs = [[int(p) for p in line.split()] for line in pidfile.read_text().splitlines()]
+    assert len(runs) >= 2
+    for wrapper_pid, child_pid in runs[:-1]:
         with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # killed and reaped: not even a zombie remains
+            os.kill(wrapper_pid, 0)  # killed and reaped: not even a zombie remains
+        assert _dead(child_pid)  # the orphan was killed too (init reaps it)
+
+
+def _dead(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 async def test_malformed_pgbackrest_output_is_a_protocol_error(
@@ -430,3 +442,33 @@ def test_config_errors(source: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse(_yaml(source), "cfg.yml")
     assert err.value.lines() == [message]
+
+
+async def test_cancelled_command_is_reaped_and_the_cancel_propagates(tmp_path: Path) -> None:
+    """Cancelling a run (the scheduler's deadline, or shutdown) mid-command must stop
+    the process group and still cancel the caller."""
+    from exporter.probes.backup_io import run_command
+
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "hang"
+    script.write_text(f"#!/bin/sh\ntrap '' TERM\necho $$ > {pidfile}\nsleep 300\n")
+    script.chmod(0o755)
+    task = asyncio.create_task(run_command([str(script)], 60, 1024))
+    await eventually(_async_exists(pidfile), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert task.cancelled()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pidfile.read_text()), 0)
+
+
+def _nonempty(path: Path) -> bool:
+    return path.exists() and path.read_text().strip() != ""
+
+
+def _async_exists(path: Path) -> Callable[[], Any]:
+    async def check() -> bool:
+        return _nonempty(path)
+
+    return check
