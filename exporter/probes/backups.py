@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -181,7 +182,7 @@ def _list(directory: Path, pattern: str, limit: int) -> Listing:
             st = p.stat()
         except OSError:
             continue  # removed between glob and stat
-        if p.is_file():
+        if stat.S_ISREG(st.st_mode):
             found.append((p, file_identity(st)))
     found.sort(key=lambda e: e[1][3], reverse=True)
     return found[:limit]
@@ -217,7 +218,7 @@ def _read_with_mtime(path: Path, limit: int) -> tuple[bytes, float]:
 
 
 def _newest_wal_mtime(segment_dir: Path, segment: str) -> float | None:
-    times = [p.stat().st_mtime for p in segment_dir.glob(f"{segment}-*") if p.is_file()]
+    times = [st.st_mtime for p in segment_dir.glob(f"{segment}-*") if (st := _stat(p))]
     return max(times) if times else None
 
 
