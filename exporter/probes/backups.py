@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from ..catalogue import backups as M
 from ..model import Duration, StrictModel, TargetBase
@@ -127,8 +127,23 @@ class ChecksumConfig(StrictModel):
     """Hash an unchanged file again after this long (catches bit rot)."""
 
 
+SOURCE_TYPES = ("directory", "pgbackrest", "restore_drill")
+
+
+def _source_tag(value: Any) -> str | None:
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return tag if tag in SOURCE_TYPES else None
+
+
 Source = Annotated[
-    DirectorySource | PgBackRestSource | RestoreDrillSource, Field(discriminator="type")
+    Annotated[DirectorySource, Tag("directory")]
+    | Annotated[PgBackRestSource, Tag("pgbackrest")]
+    | Annotated[RestoreDrillSource, Tag("restore_drill")],
+    Discriminator(
+        _source_tag,
+        custom_error_type="source_type",
+        custom_error_message="expected a mapping with type: directory, pgbackrest or restore_drill",
+    ),
 ]
 
 

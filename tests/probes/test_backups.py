@@ -432,6 +432,15 @@ async def test_real_restore_drill_writes_a_record(archived_pg: Archived, tmp_pat
             "must be a power of two between 1 MiB and 1 GiB",
         ),
         (
+            "{type: s3, bucket: b}",
+            "cfg.yml: backups[0].source: "
+            "expected a mapping with type: directory, pgbackrest or restore_drill",
+        ),
+        (
+            "{type: directory}",
+            "cfg.yml: backups[0].source.directory.path: required field is missing",
+        ),
+        (
             "{type: pgbackrest, stanza: --main}",
             "cfg.yml: backups[0].source.pgbackrest.stanza: "
             "String should match pattern '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$'",
