@@ -6,9 +6,10 @@ Entry point::
 
     sim = BackupSim(pg, root).prepare()     # blocking; restarts pg once (archiving)
     config_yaml += sim.exporter_config()    # a ``backups:`` section, three targets
-    task = asyncio.create_task(sim.run(interval=60.0))   # a new dump (and WAL switch)
-    ...                                                  # every interval
-    task.cancel()
+    task = asyncio.create_task(sim.run(interval=60.0))   # a dump (and WAL switch) every
+    ...                                                  # interval, pgBackRest incr and
+    task.cancel()                                        # drills now and then
+    sim.corrupt_newest(); sim.drill(ok=False)            # to show the alerts firing
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from .backups import PgBackRest, dump_backup, restore_drill, write_manifest
+from .backups import PgBackRest, dump_backup, restore_drill, write_drill_record, write_manifest
 from .services import Postgres
 
 
@@ -60,11 +61,37 @@ class BackupSim:
             old.unlink(missing_ok=True)
         return path
 
-    async def run(self, interval: float = 60.0) -> None:
-        """Take a new dump every ``interval`` seconds until cancelled."""
+    def corrupt_newest(self) -> Path:
+        """Flip one byte in the newest dump (same size): its checksum check fails."""
+        newest = max(self.dumps.glob("*.dump"), key=lambda p: p.stat().st_mtime)
+        data = bytearray(newest.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        newest.write_bytes(bytes(data))
+        return newest
+
+    def drill(self, ok: bool = True) -> None:
+        """A restore drill of the newest dump (a real one), or a failed drill record."""
+        record = self.drills / "latest.json"
+        if not ok:
+            write_drill_record(record, False, duration=1.0, checksums=0, checksums_failed=1)
+            return
+        newest = max(self.dumps.glob("*.dump"), key=lambda p: p.stat().st_mtime)
+        restore_drill(self.pg, newest, record)
+
+    async def run(
+        self, interval: float = 60.0, pgbackrest_every: int = 10, drill_every: int = 30
+    ) -> None:
+        """Until cancelled: a dump every ``interval`` seconds, a pgBackRest incremental
+        backup every ``pgbackrest_every`` dumps and a restore drill every ``drill_every``."""
+        ticks = 0
         while True:
             await asyncio.sleep(interval)
+            ticks += 1
             await asyncio.to_thread(self.tick)
+            if ticks % pgbackrest_every == 0:
+                await asyncio.to_thread(self.pgbackrest.backup, "incr")
+            if ticks % drill_every == 0:
+                await asyncio.to_thread(self.drill)
 
     def exporter_config(self, interval: str = "15s", timeout: str = "10s") -> str:
         """The exporter's ``backups:`` section for the three sources."""

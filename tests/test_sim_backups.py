@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,5 +49,44 @@ async def test_demo_backups_feed_all_three_sources(
             target="pg-restore-drill",
         )
         assert drill is not None and now - 300 < drill <= now
+        sim.corrupt_newest()
+        sim.drill(ok=False)
+
+        async def alarms() -> bool:
+            m = await run.scrape()
+            return (
+                value(m, "tradeops_backup_checksum_ok", target="pg-dumps") == 0
+                and value(
+                    m, "tradeops_backup_restore_drill_last_success", target="pg-restore-drill"
+                )
+                == 0
+            )
+
+        await eventually(alarms, timeout=20)
+        loop = asyncio.create_task(sim.run(interval=0.1, pgbackrest_every=1, drill_every=1))
+
+        async def healed() -> bool:
+            m = await run.scrape()
+            return (
+                value(m, "tradeops_backup_checksum_ok", target="pg-dumps") == 1
+                and value(
+                    m, "tradeops_backup_restore_drill_last_success", target="pg-restore-drill"
+                )
+                == 1
+                and value(
+                    m,
+                    "tradeops_backup_retention_window_backups",
+                    target="pg-pgbackrest",
+                    type="incr",
+                )
+                == 1
+            )
+
+        try:
+            await eventually(healed, timeout=60)
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
     finally:
         pg.stop()
