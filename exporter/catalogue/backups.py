@@ -158,6 +158,12 @@ RPO = family(
     "backup_recovery_point_timestamp_seconds.",
     T,
 )
+DRILL_RECORDS = family(
+    "backup_restore_drill_records",
+    "gauge",
+    "Restore-drill records found (0: no drill has ever reported; alert on it).",
+    T,
+)
 DRILL_LAST_SUCCESS = family(
     "backup_restore_drill_last_success_timestamp_seconds",
     "gauge",
@@ -224,6 +230,7 @@ FAMILIES = (
     WAL_LAST_ARCHIVED,
     RECOVERY_POINT,
     RPO,
+    DRILL_RECORDS,
     DRILL_LAST_SUCCESS,
     DRILL_LAST,
     DRILL_LAST_OK,

@@ -50,6 +50,7 @@ async def run_command(argv: list[str], timeout: float, max_output: int) -> bytes
                 err = await err_task
             finally:
                 err_task.cancel()
+                await asyncio.wait([err_task])  # never leave it pending
             rc = await proc.wait()
     except TimeoutError:
         raise ProbeError("timeout", f"{argv[0]} did not finish within {timeout:g}s") from None

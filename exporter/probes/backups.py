@@ -449,6 +449,7 @@ async def _drills(
     except FileNotFoundError:
         raise ProbeError("other", f"restore-drill path {src.path} does not exist") from None
     drills, _ = await _parse_files(state, entries, src.max_record_bytes, parse_drill, strict=True)
+    r.add(M.DRILL_RECORDS, len(drills), name)
     if not drills:
         return
     last = max(drills, key=lambda d: d.timestamp)

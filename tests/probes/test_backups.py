@@ -415,6 +415,16 @@ async def test_real_restore_drill_writes_a_record(archived_pg: Archived, tmp_pat
     assert s[("tradeops_backup_restore_drill_last_rows_verified", ("set",))] == 20000
 
 
+async def test_an_empty_drill_directory_says_so(tmp_path: Path) -> None:
+    target = _target({"type": "restore_drill", "path": str(tmp_path)})
+    state = BackupState(target)
+    try:
+        s = _samples(await _probe_once(target, state))
+    finally:
+        await state.aclose()
+    assert s == {("tradeops_backup_restore_drill_records", ("set",)): 0}
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
@@ -481,3 +491,20 @@ def _async_exists(path: Path) -> Callable[[], Any]:
         return _nonempty(path)
 
     return check
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["sh", "-c", "head -c 5000 /dev/zero"], "protocol"),  # more than max_output
+        (["sh", "-c", "echo 'ERROR: [055]: unable to load info file' >&2; exit 55"], "other"),
+        (["/nonexistent/pgbackrest"], "config"),
+    ],
+)
+async def test_command_failures_have_reasons(argv: list[str], reason: str) -> None:
+    from exporter.probe import ProbeError
+    from exporter.probes.backup_io import run_command
+
+    with pytest.raises(ProbeError) as err:
+        await run_command(argv, 10, 1024)
+    assert err.value.reason == reason
