@@ -371,7 +371,13 @@ async def _verify(
             return
         pending = PendingHash(path, ident, algo, expected, st.st_size)
         state.pending = pending
-    await state.io.call(pending.advance, target.checksum.bytes_per_run)
+    try:
+        await state.io.call(pending.advance, target.checksum.bytes_per_run)
+    except OSError:
+        state.pending = None  # replaced or truncated meanwhile: start over next run
+        if done is not None:
+            _checksum_series(r, name, done, None)
+        return
     if pending.done:
         state.verified = Verified(ident, backup.checksum, pending.matches(), ctx.now())
         state.pending = None
