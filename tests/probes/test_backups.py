@@ -251,6 +251,20 @@ async def test_pgbackrest_new_backup_moves_the_timestamp(archived_pg: Archived) 
     assert after[key] > time.time() - 120
 
 
+async def test_pgbackrest_missing_stanza_is_reported_not_failed(archived_pg: Archived) -> None:
+    _, rest = archived_pg
+    target = _target({"type": "pgbackrest", "stanza": "ghost", "command": rest.command})
+    state = BackupState(target)
+    try:
+        s = _samples(await _probe_once(target, state))
+    finally:
+        await state.aclose()
+    assert s[("tradeops_backup_pgbackrest_stanza_status_code", ("set",))] == 1
+    assert s[("tradeops_backup_pgbackrest_stanza_ok", ("set",))] == 0
+    assert s[("tradeops_backup_retention_window_backups", ("set", "full"))] == 0
+    assert ("tradeops_backup_rpo_seconds", ("set",)) not in s
+
+
 async def test_hanging_pgbackrest_is_killed_at_its_timeout(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
