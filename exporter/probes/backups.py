@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -241,7 +242,11 @@ def _newest_wal_mtime(segment_dir: Path, segment: str) -> float | None:
 
 
 async def _parse_files(
-    state: BackupState, entries: Listing, limit: int, parse: Any, strict: bool
+    state: BackupState,
+    entries: Listing,
+    limit: int,
+    parse: Callable[[bytes, Path], Any],
+    strict: bool,
 ) -> tuple[list[Any], int]:
     """Parse each entry (reusing earlier results); returns (records, invalid count).
 
@@ -258,7 +263,7 @@ async def _parse_files(
         if data is None and strict:
             raise ProbeError("other", f"cannot read {path.name}")
         try:
-            rec = None if data is None else parse(data, path.name)
+            rec = None if data is None else parse(data, path)
         except ProbeError:
             if strict:
                 raise
@@ -266,6 +271,16 @@ async def _parse_files(
         state.parsed[path] = (ident, rec)
     records = [state.parsed[p][1] for p, _ in entries]
     return [r for r in records if r is not None], sum(r is None for r in records)
+
+
+def _manifest_at(data: bytes, path: Path) -> Backup:
+    """A manifest, its ``file`` made a path beside the manifest."""
+    backup = parse_manifest(data, path.name)
+    return replace(backup, file=str(path.parent / (backup.file or "")))
+
+
+def _drill_at(data: bytes, path: Path) -> Drill:
+    return parse_drill(data, path.name)
 
 
 # --- series shared by directory and pgBackRest sources -----------------------
@@ -323,7 +338,7 @@ async def _directory(
         _recovery_point(r, target.name, newest, now)
         return
     backups, invalid = await _parse_files(
-        state, entries, src.max_manifest_bytes, parse_manifest, strict=False
+        state, entries, src.max_manifest_bytes, _manifest_at, strict=False
     )
     r.add(M.INVALID_MANIFESTS, invalid, target.name)
     r.add(M.IN_PROGRESS, any(b.running for b in backups), target.name)
@@ -336,20 +351,19 @@ async def _directory(
         candidates = [b for b in backups if b.ok and b.checksum and b.finish is not None]
         if candidates:
             last = max(candidates, key=lambda b: b.finish or 0.0)
-            await _verify(r, target, src.path, last, ctx)
+            await _verify(r, target, last, ctx)
 
 
 async def _verify(
     r: ProbeResult,
     target: BackupTarget,
-    directory: Path,
     backup: Backup,
     ctx: ProbeContext[BackupState],
 ) -> None:
     """Advance (or start) the checksum verification of ``backup``'s file."""
     assert backup.file is not None and backup.checksum is not None
     state, name, now = ctx.state, target.name, ctx.now()
-    path = directory / backup.file
+    path = Path(backup.file)
     algo, expected = backup.checksum
     st = await state.io.call(_stat, path)
     ident: tuple[Any, ...] = ("missing",) if st is None else file_identity(st)
@@ -454,7 +468,7 @@ async def _drills(
         entries = await state.io.call(_drill_entries, src)
     except FileNotFoundError:
         raise ProbeError("other", f"restore-drill path {src.path} does not exist") from None
-    drills, _ = await _parse_files(state, entries, src.max_record_bytes, parse_drill, strict=True)
+    drills, _ = await _parse_files(state, entries, src.max_record_bytes, _drill_at, strict=True)
     r.add(M.DRILL_RECORDS, len(drills), name)
     if not drills:
         return

@@ -165,6 +165,24 @@ async def test_malformed_manifest_is_counted_and_skipped(
     assert s[("tradeops_backup_retention_window_backups", ("set", "incr"))] == 0
 
 
+async def test_manifests_in_subdirectories_name_files_beside_them(backup_dir: Path) -> None:
+    day = backup_dir / "2026-11-23"
+    day.mkdir()
+    dump = day / "orders.dump"
+    dump.write_bytes(b"not really a dump, but hashed all the same")
+    write_manifest(dump, time.time() - 5, time.time())
+    (backup_dir / "orders.dump").write_bytes(b"a decoy at the top level")
+    source = {"type": "directory", "path": str(backup_dir), "manifests": "*/*.manifest.json"}
+    target = _target(source)
+    state = BackupState(target)
+    try:
+        s = _samples(await _probe_once(target, state))
+    finally:
+        await state.aclose()
+    assert s[("tradeops_backup_checksum_ok", ("set",))] == 1
+    assert s[("tradeops_backup_retention_window_backups", ("set", "full"))] == 1
+
+
 async def test_bare_files_use_mtime_and_size(backup_dir: Path) -> None:
     good = backup_dir / "a.sql.gz"
     good.write_bytes(b"x" * 1000)
