@@ -6,7 +6,7 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import core, eventbus, fix, kafka, redis, timescale
+from . import backups, core, eventbus, fix, kafka, redis, timescale
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
@@ -15,6 +15,7 @@ AREAS: dict[str, tuple[Family, ...]] = {
     "kafka": kafka.FAMILIES,
     "redis": redis.FAMILIES,
     "timescale": timescale.FAMILIES,
+    "backups": backups.FAMILIES,
     "eventbus": eventbus.FAMILIES,
 }
 

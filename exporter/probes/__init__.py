@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import eventbus, fix, fix_store, kafka, redis, timescale
+from . import backups, eventbus, fix, fix_store, kafka, redis, timescale
 
 KINDS: dict[str, ProbeKind[Any, Any]] = {
     kind.name: kind
@@ -15,6 +15,7 @@ KINDS: dict[str, ProbeKind[Any, Any]] = {
         kafka.KIND,
         redis.KIND,
         timescale.KIND,
+        backups.KIND,
         eventbus.KIND,
     )
 }

@@ -1,0 +1,126 @@
+"""Backup probe cost per run: checksum verification under its byte budget, and a
+directory of many manifests (first run vs. steady state with the parse cache).
+
+Prints medians; compares hashing throughput with coreutils ``sha256sum`` on the
+same file. Not run by pytest: ``.venv/bin/python bench/bench_backups.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exporter.probe import ProbeContext
+from exporter.probes.backups import KIND, BackupState, BackupTarget
+from stack.backups import write_manifest
+
+MiB = 1 << 20
+FILE_MIB = 256
+BUDGET_MIB = 64
+MANIFESTS = 2000
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+async def _run(target: BackupTarget, state: BackupState) -> tuple[float, float, int]:
+    ctx = ProbeContext(state, asyncio.get_running_loop().time() + 60, time.time)
+    wall, cpu = time.perf_counter(), _cpu()
+    result = await KIND.probe(target, ctx)
+    return time.perf_counter() - wall, _cpu() - cpu, len(result.samples)
+
+
+def make_big(directory: Path) -> Path:
+    dump = directory / "big.dump"
+    with dump.open("wb") as fh:
+        for _ in range(FILE_MIB):
+            fh.write(os.urandom(MiB))
+    write_manifest(dump, time.time() - 60, time.time())
+    return dump
+
+
+async def bench_checksum(directory: Path) -> tuple[list[float], list[float]]:
+    target = BackupTarget.model_validate(
+        {
+            "name": "bench",
+            "interval": 60,
+            "timeout": 30,
+            "source": {"type": "directory", "path": str(directory)},
+            "checksum": {"bytes_per_run": BUDGET_MIB * MiB, "reverify_after": 0.001},
+        }
+    )
+    state = BackupState(target)
+    walls, cpus = [], []
+    for _ in range(5 * FILE_MIB // BUDGET_MIB):  # five full verifications
+        wall, cpu, _ = await _run(target, state)
+        walls.append(wall)
+        cpus.append(cpu)
+    return walls, cpus
+
+
+def report_checksum(dump: Path, walls: list[float], cpus: list[float]) -> None:
+    start = time.perf_counter()
+    subprocess.run(["sha256sum", str(dump)], check=True, capture_output=True)
+    ref = time.perf_counter() - start
+    ours = statistics.median(walls)
+    print(f"checksum: {FILE_MIB} MiB file, budget {BUDGET_MIB} MiB/run")
+    print(
+        f"  per run: median {ours * 1000:.0f} ms wall, {statistics.median(cpus) * 1000:.0f} ms CPU"
+    )
+    print(f"  throughput {BUDGET_MIB / ours:.0f} MiB/s; sha256sum {FILE_MIB / ref:.0f} MiB/s")
+    print(f"  ratio ours/sha256sum throughput: {(BUDGET_MIB / ours) / (FILE_MIB / ref):.2f}")
+
+
+def make_manifests(directory: Path) -> None:
+    now = time.time()
+    for i in range(MANIFESTS):
+        f = directory / f"b{i:05d}.dump"
+        f.write_bytes(b"x" * 64)
+        write_manifest(f, now - i * 3600 - 60, now - i * 3600, kind=("full", "diff", "incr")[i % 3])
+
+
+async def bench_manifests(directory: Path) -> None:
+    target = BackupTarget.model_validate(
+        {
+            "name": "bench",
+            "interval": 60,
+            "timeout": 30,
+            "source": {"type": "directory", "path": str(directory)},
+        }
+    )
+    state = BackupState(target)
+    first, _, series = await _run(target, state)
+    steady = [await _run(target, state) for _ in range(20)]
+    print(f"manifests: {MANIFESTS} backups, {series} series")
+    print(f"  first run {first * 1000:.0f} ms (reads and parses every manifest)")
+    print(
+        f"  steady run: median {statistics.median(w for w, _, _ in steady) * 1000:.1f} ms wall, "
+        f"{statistics.median(c for _, c, _ in steady) * 1000:.1f} ms CPU (listing + stat only)"
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        big, many = Path(tmp, "big"), Path(tmp, "many")
+        big.mkdir()
+        many.mkdir()
+        dump = make_big(big)
+        walls, cpus = asyncio.run(bench_checksum(big))
+        report_checksum(dump, walls, cpus)
+        make_manifests(many)
+        asyncio.run(bench_manifests(many))
+
+
+if __name__ == "__main__":
+    main()
