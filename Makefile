@@ -32,8 +32,7 @@ list-metrics: setup
 	@$(PY) -m exporter --list-metrics
 
 bench: setup
-	$(PY) bench/bench_redis.py
-	$(PY) bench/bench_scale.py
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

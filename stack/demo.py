@@ -22,7 +22,9 @@ import yaml
 from . import sim_fix
 from .fix import FixAcceptor
 from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
+from .sim_backups import BackupSim
 from .sim_eventbus import EventBusSim
+from .sim_kafka import KafkaSimulator
 from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
 from .sim_timescale import TickSimulator
 from .sim_timescale import exporter_config as timescale_target
@@ -103,8 +105,17 @@ class Demo:
         """Start the backbone, the traffic, the exporter, Alertmanager and Prometheus."""
         redis = self._start(Redis(self.root))
         postgres = self._start(Postgres(self.root))
-        self._start(Tansu(self.root))
+        tansu = self._start(Tansu(self.root))
         venue = self._start(FixAcceptor(self.root))
+        # restarts PostgreSQL once (archive_mode for pgBackRest): before anyone connects
+        backups = await asyncio.to_thread(BackupSim(postgres, self.root).prepare)
+        backup_task = asyncio.create_task(
+            backups.run(interval=30.0, pgbackrest_every=4, drill_every=6)
+        )
+        self.stoppers.append(lambda: _cancel(backup_task))
+        kafka = KafkaSimulator(tansu.bootstrap)
+        await kafka.start()
+        self.stoppers.append(kafka.stop)
 
         traffic = RedisTraffic(redis.address)
         traffic.start()
@@ -122,8 +133,10 @@ class Demo:
         targets = {
             "fix": [fix_active],
             "fix_store": [fix_passive],
+            "kafka": [{"name": "marketdata", "bootstrap_servers": tansu.bootstrap}],
             "redis": [redis_target(redis)],
             "timescale": [timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV)],
+            "backups": yaml.safe_load(backups.exporter_config("15s", "10s"))["backups"],
             "eventbus": [eventbus_target(self.bus, redis)],
         }
         config = self.root / "exporter.yml"
@@ -149,6 +162,12 @@ class Demo:
                 await stop()
         for service in reversed(self.services):
             service.stop()
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
 
 
 async def _stop_fix(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:

@@ -12,10 +12,10 @@ ROOT = Path(__file__).parent.parent
 
 def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "stack", "demo", "--duration", "20", "--check"],
+        [sys.executable, "-m", "stack", "demo", "--duration", "25", "--check"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr
@@ -26,5 +26,9 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
         "fix_store/venue-sim",
         "timescale/marketdata",
         "eventbus/runtime",
+        "kafka/marketdata",
+        "backups/pg-dumps",
+        "backups/pg-pgbackrest",
+        "backups/pg-restore-drill",
     ):
         assert f"{target}: up=1" in out.stdout
