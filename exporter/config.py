@@ -190,6 +190,9 @@ def parse(text: str, path: str = "<config>") -> Config:
     problems: list[tuple[str, str]] = []
     glob: GlobalConfig = root.global_  # type: ignore[attr-defined]
     targets = {name: _fill_defaults(getattr(root, name), glob, name, problems) for name in KINDS}
+    for kind in KINDS.values():
+        if kind.cross_check is not None:
+            problems.extend(kind.cross_check(targets))
     modules: dict[str, ModuleConfig] = root.modules  # type: ignore[attr-defined]
     _check_modules(modules, problems)
     if problems:

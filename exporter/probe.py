@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
@@ -118,6 +118,8 @@ class ProbeKind(Generic[T, S]):
     """A valid value of ``address_field``, used to validate ``/probe`` modules."""
     classify: Callable[[BaseException], Reason | None] = lambda exc: None
     """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
+    cross_check: Callable[[Mapping[str, Sequence[TargetBase]]], list[tuple[str, str]]] | None = None
+    """Checks that need other sections (targets by section): (field path, problem) pairs."""
 
 
 def classify_error(

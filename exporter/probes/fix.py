@@ -21,6 +21,7 @@ import re
 import ssl
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import simplefix
@@ -368,11 +369,37 @@ async def probe(target: FixTarget, ctx: ProbeContext[FixState]) -> ProbeResult:
     return r
 
 
+def production_compids_reused(targets: Mapping[str, Sequence[TargetBase]]) -> list[tuple[str, str]]:
+    """A monitoring session must never log on with a production session's CompIDs:
+    the venue would see a second logon and may drop the production session, and
+    the two would share sequence numbers."""
+    production: dict[frozenset[str], tuple[int, str]] = {}
+    for i, store in enumerate(targets.get("fix_store", ())):
+        pair = frozenset(
+            (getattr(store, "sender_comp_id", ""), getattr(store, "target_comp_id", ""))
+        )
+        production.setdefault(pair, (i, store.name))
+    problems = []
+    for i, t in enumerate(targets.get("fix", ())):
+        assert isinstance(t, FixTarget)
+        hit = production.get(frozenset((t.sender_comp_id, t.target_comp_id)))
+        if hit is not None:
+            problems.append(
+                (
+                    f"fix[{i}].sender_comp_id",
+                    f"reuses the CompIDs of production session fix_store[{hit[0]}] ({hit[1]}); "
+                    "a monitoring session needs a CompID of its own",
+                )
+            )
+    return problems
+
+
 KIND: ProbeKind[FixTarget, FixState] = ProbeKind(
     name="fix",
     target_model=FixTarget,
     probe=probe,
     new_state=FixState,
     address_field="address",
+    cross_check=production_compids_reused,
     example_address="127.0.0.1:9876",
 )
