@@ -40,6 +40,19 @@ Name = Annotated[str, AfterValidator(check_name)]
 """A config name that becomes a label value."""
 
 
+def check_regex(pattern: str) -> str:
+    """A regular expression that compiles."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(check_regex)]
+"""A regular expression, checked at load."""
+
+
 def parse_duration(value: Any) -> float:
     """Parse ``250ms``, ``15s``, ``2m``, ``1h`` or a bare number of seconds."""
     if isinstance(value, bool):

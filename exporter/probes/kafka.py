@@ -36,7 +36,15 @@ from aiokafka.protocol.offset import OffsetRequest
 from pydantic import Field, field_validator, model_validator
 
 from ..catalogue import kafka as M
-from ..model import Duration, PasswordMixin, StrictModel, TargetBase, TLSConfig, parse_host_port
+from ..model import (
+    Duration,
+    PasswordMixin,
+    Regex,
+    StrictModel,
+    TargetBase,
+    TLSConfig,
+    parse_host_port,
+)
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
 from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
 
@@ -97,18 +105,8 @@ class NameFilter(StrictModel):
     """Regexes matched against whole names: kept if any ``allow`` matches (or
     ``allow`` is empty) and no ``deny`` matches."""
 
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
-
-    @field_validator("allow", "deny")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-        return patterns
+    allow: list[Regex] = Field(default_factory=list)
+    deny: list[Regex] = Field(default_factory=list)
 
     def keeps(self, name: str) -> bool:
         """True when ``name`` passes the filter."""

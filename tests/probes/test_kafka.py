@@ -322,7 +322,7 @@ async def _outage_scenario(broker: Tansu, exporter_factory: Factory) -> None:
         ),
         (
             "    bootstrap_servers: 127.0.0.1:9092\n    groups: {deny: ['(']}\n",
-            "cfg.yml: kafka[0].groups.deny: invalid regular expression '(': "
+            "cfg.yml: kafka[0].groups.deny[0]: bad regular expression '(': "
             "missing ), unterminated subpattern at position 0",
         ),
         (
