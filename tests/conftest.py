@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -13,9 +15,14 @@ from .helpers import Running, start_exporter
 
 
 @pytest.fixture(scope="session")
-def stack_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory for the services of this test session."""
-    return tmp_path_factory.mktemp("stack")
+def stack_root() -> Iterator[Path]:
+    """A directory for the services of this test session. Not under pytest's
+    temporary root: that one is made private (0700) whenever another pytest
+    session starts, and the postgres user must keep reaching its socket."""
+    root = Path(tempfile.mkdtemp(prefix="tradeops-test-stack-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -132,6 +132,10 @@ async def start_exporter(
 ) -> Running:
     """Write the config, load it, start probing and serving."""
     path = directory / "config.yml"
+    n = 2
+    while path.exists():  # several exporters in one test: one file each
+        path = directory / f"config-{n}.yml"
+        n += 1
     path.write_text(config_text)
     config = cfg.load(path)
     exporter = Exporter(str(path))

@@ -163,15 +163,20 @@ fix_store:
 async def test_active_probe_logons_seen_by_the_passive_reader(
     fix_acceptor: FixAcceptor, exporter_factory: Factory, tmp_path: Any
 ) -> None:
-    """The acceptor's own files record the monitoring sessions, good and rejected."""
+    """The acceptor's own files record the monitoring sessions, good and rejected.
+
+    The active probes and the passive reader run in two exporters: one config
+    may not watch a session and log on with its CompIDs at the same time."""
     good, bad = tmp_path / "good.pw", tmp_path / "bad.pw"
     good.write_text(MONITOR_PASSWORD)
     bad.write_text("wrong")
     common = "sender_comp_id: AUTHED, target_comp_id: VENUE, interval: 1s, timeout: 800ms"
-    run: Running = await exporter_factory(f"""
+    await exporter_factory(f"""
 fix:
   - {{name: good, address: "{fix_acceptor.address}", password_file: "{good}", {common}}}
   - {{name: bad, address: "{fix_acceptor.address}", password_file: "{bad}", {common}}}
+""")
+    run: Running = await exporter_factory(f"""
 fix_store:
   - {{name: authed, store_path: "{fix_acceptor.store_dir}", log_path: "{fix_acceptor.log_dir}",
       sender_comp_id: VENUE, target_comp_id: AUTHED, interval: 500ms, timeout: 400ms}}
