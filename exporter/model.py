@@ -227,3 +227,13 @@ def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, i
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("expected host:port (the value is not echoed: it may hold credentials)")
     return host, int(port)
+
+
+def check_host_port(value: str) -> str:
+    """``host:port``, checked without echoing the value."""
+    parse_host_port(value)
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(check_host_port)]
+"""A ``host:port`` address."""

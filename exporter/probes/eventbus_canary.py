@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..model import Duration, PasswordMixin, StrictModel, TLSConfig, parse_host_port
+from ..model import Duration, HostPort, PasswordMixin, StrictModel, TLSConfig, parse_host_port
 
 CANARY_TYPE = "tradeops.eventbus.canary"
 
@@ -63,19 +63,13 @@ class KafkaCanary(PasswordMixin):
 class RedisCanary(PasswordMixin):
     """Redis transport: a dedicated stream, trimmed to ``maxlen`` entries on every add."""
 
-    address: str
+    address: HostPort
     stream: str | None = Field(default=None, min_length=1)
     """Defaults to ``tradeops:eventbus:canary:<target name>``."""
     maxlen: int = Field(default=1000, ge=10, le=1_000_000)
     db: int = Field(default=0, ge=0, le=15)
     username: str | None = None
     tls: TLSConfig | None = None
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
 
 
 class CanaryConfig(StrictModel):

@@ -25,10 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import simplefix
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..catalogue import fix as M
-from ..model import PasswordMixin, TargetBase, TLSConfig, parse_host_port
+from ..model import HostPort, PasswordMixin, TargetBase, TLSConfig, parse_host_port
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
 from .fix_common import BeginString, CompID, Schedule, in_schedule
 
@@ -53,7 +53,7 @@ _EXPECTING_RE = re.compile(r"expecting (\d+)", re.IGNORECASE)
 class FixTarget(TargetBase, PasswordMixin):
     """A venue or gateway to log on to with a dedicated monitoring session."""
 
-    address: str
+    address: HostPort
     sender_comp_id: CompID
     """The monitoring session's own CompID; never a production one."""
     target_comp_id: CompID
@@ -65,12 +65,6 @@ class FixTarget(TargetBase, PasswordMixin):
     """Username (553); the password (554) comes from ``password``/``password_file``."""
     tls: TLSConfig | None = None
     schedule: Schedule | None = None
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
 
     @model_validator(mode="after")
     def _distinct_comp_ids(self) -> FixTarget:

@@ -9,13 +9,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from pydantic import Field, field_validator
+from pydantic import Field
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..catalogue import redis as M
 from ..model import (
     Duration,
+    HostPort,
     Name,
     PasswordMixin,
     StrictModel,
@@ -54,19 +55,13 @@ class Canary(StrictModel):
 class RedisTarget(TargetBase, PasswordMixin):
     """One Redis server."""
 
-    address: str
+    address: HostPort
     username: str | None = None
     db: int = Field(default=0, ge=0, le=15)
     tls: TLSConfig | None = None
     canary: Canary | None = None
     heartbeats: list[HeartbeatKey] = Field(default_factory=list)
     streams: list[StreamKey] = Field(default_factory=list)
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
 
 
 class RedisState(ProbeState):
