@@ -126,7 +126,7 @@ class Demo:
         fix_stop = asyncio.Event()
         fix_task = asyncio.create_task(sim_fix.run(venue.address, stop=fix_stop))
         self.stoppers.append(lambda: _stop_fix(fix_stop, fix_task))
-        self.bus = await EventBusSim("127.0.0.1", error_every=50).start()
+        self.bus = await EventBusSim("127.0.0.1", error_every=2000).start()
         self.stoppers.append(self.bus.stop)
 
         fix_active, fix_passive = fix_targets(venue)
