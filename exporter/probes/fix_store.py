@@ -268,15 +268,26 @@ def _series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRe
 
 
 def collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
-    """One cycle, blocking: read the store, the new log lines, and build the series."""
-    with state.lock:
-        _read_store(target, state)
-        tracker = state.tracker
-        for line in state.messages.read_lines(target.max_read_bytes):
-            tracker.message(line)
-        for line in state.events.read_lines(target.max_read_bytes):
-            tracker.event(line)
-        return _series(target, state, now)
+    """One cycle, blocking: read the store, the new log lines, and build the series.
+
+    A read still hanging from an earlier run (a stuck filesystem) fails this run
+    at once instead of queueing another worker thread behind it."""
+    if not state.lock.acquire(blocking=False):
+        raise ProbeError("timeout", "an earlier read of the session's files has not returned")
+    try:
+        return _collect(target, state, now)
+    finally:
+        state.lock.release()
+
+
+def _collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
+    _read_store(target, state)
+    tracker = state.tracker
+    for line in state.messages.read_lines(target.max_read_bytes):
+        tracker.message(line)
+    for line in state.events.read_lines(target.max_read_bytes):
+        tracker.event(line)
+    return _series(target, state, now)
 
 
 async def probe(target: FixStoreTarget, ctx: ProbeContext[FixStoreState]) -> ProbeResult:

@@ -7,6 +7,7 @@ in the engine's exact line format.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import time
@@ -18,7 +19,8 @@ from exporter.config import ConfigError, parse
 from exporter.probe import ProbeError, ProbeResult, Sample
 from exporter.probes.fix_common import Schedule
 from exporter.probes.fix_files import Tail, read_seqnums
-from exporter.probes.fix_store import FixStoreState, FixStoreTarget, collect
+from exporter.probes.fix_store import KIND, FixStoreState, FixStoreTarget, collect
+from exporter.scheduler import run_probe
 
 PREFIX = "FIX.4.2-ENGINE-BROKER"
 SOH = "\x01"
@@ -322,3 +324,31 @@ fix_store:
     with pytest.raises(ConfigError) as err:
         parse(text, "cfg.yml")
     assert err.value.lines() == [message]
+
+
+async def test_a_hung_read_fails_later_runs_at_once_until_it_returns(tmp_path: Path) -> None:
+    """A FIFO with no writer stands in for a stuck filesystem: opening it blocks."""
+    _store(tmp_path)
+    fifo = tmp_path / f"{PREFIX}.messages.current.log"
+    os.mkfifo(fifo)
+    target = _target(tmp_path)
+    state = FixStoreState(target)
+    try:
+        first = await run_probe(KIND, target, state, 0.3)
+        second = await run_probe(KIND, target, state, 0.3)
+    finally:
+        writer = os.open(fifo, os.O_WRONLY)  # the stuck open returns (also if a run failed)
+    assert first.reason == "timeout"  # the deadline, while the read hangs in its thread
+    assert second.reason == "timeout" and second.duration < 0.1
+    assert "has not returned" in str(second.error)
+    try:
+        os.write(writer, _order_lines(time.time(), 1).encode())
+        os.close(writer)
+        for _ in range(50):
+            outcome = await run_probe(KIND, target, state, 0.3)
+            if outcome.ok:
+                break
+            await asyncio.sleep(0.05)
+        assert outcome.ok, outcome.error
+    finally:
+        await asyncio.wait_for(state.aclose(), 5)
