@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -11,18 +9,14 @@ import pytest
 
 from stack import Postgres, Redis, Tansu
 
-from .helpers import Running, start_exporter
+from .helpers import Running, service_root, start_exporter
 
 
 @pytest.fixture(scope="session")
 def stack_root() -> Iterator[Path]:
-    """A directory for the services of this test session. Not under pytest's
-    temporary root: that one is made private (0700) whenever another pytest
-    session starts, and the postgres user must keep reaching its socket."""
-    root = Path(tempfile.mkdtemp(prefix="tradeops-test-stack-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    """A directory for the services of this test session (see ``service_root``)."""
+    with service_root("test-stack") as root:
+        yield root
 
 
 @pytest.fixture

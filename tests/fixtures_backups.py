@@ -11,15 +11,21 @@ import pytest
 from stack import Postgres
 from stack.backups import PgBackRest
 
+from .helpers import service_root
+
 
 @pytest.fixture(scope="module")
-def archived_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Postgres, PgBackRest]]:
+def archived_pg() -> Iterator[tuple[Postgres, PgBackRest]]:
     """PostgreSQL with archive_mode on and a pgBackRest stanza holding one full backup.
 
     Its own cluster: turning on archiving restarts the server, which the shared
     session cluster must not suffer.
     """
-    root = tmp_path_factory.mktemp("backups")
+    with service_root("backups") as root:
+        yield from _archived(root)
+
+
+def _archived(root: Path) -> Iterator[tuple[Postgres, PgBackRest]]:
     pg = Postgres(root).start()
     try:
         pg.psql(

@@ -4,9 +4,12 @@ running the exporter in-process against a config."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,19 @@ from exporter.server import build_app
 from exporter.webconfig import WebConfig
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@contextmanager
+def service_root(prefix: str) -> Iterator[Path]:
+    """A directory for services that run as another user (PostgreSQL, pgBackRest),
+    outside pytest's temporary root: that root is made private again whenever
+    another pytest session starts, and the postgres user must keep reaching it."""
+    root = Path(tempfile.mkdtemp(prefix=f"tradeops-{prefix}-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def parse(text: str) -> Series:

@@ -12,7 +12,7 @@ from typing import Any
 from stack import Postgres
 from stack.sim_backups import BackupSim
 
-from .helpers import Running, eventually, value
+from .helpers import Running, eventually, service_root, value
 
 Factory = Callable[..., Any]
 TARGETS = ("pg-dumps", "pg-pgbackrest", "pg-restore-drill")
@@ -21,6 +21,11 @@ TARGETS = ("pg-dumps", "pg-pgbackrest", "pg-restore-drill")
 async def test_demo_backups_feed_all_three_sources(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
+    with service_root("sim-backups") as root:
+        await _feed_all_three_sources(root, exporter_factory)
+
+
+async def _feed_all_three_sources(tmp_path: Path, exporter_factory: Factory) -> None:
     pg = Postgres(tmp_path).start()
     try:
         sim = BackupSim(pg, tmp_path).prepare()

@@ -29,7 +29,7 @@ from ..fixtures_timescale import (
     create_monitor_role,
     install_mirror,
 )
-from ..helpers import Running, Series, eventually, parse, value, with_label
+from ..helpers import Running, Series, eventually, parse, service_root, value, with_label
 
 Factory = Callable[..., Any]
 KIND = {"kind": "timescale", "target": "db"}
@@ -291,15 +291,12 @@ async def test_wrong_password_is_auth_and_never_shown(
 def own_postgres() -> Iterator[Postgres]:
     """A cluster of this module's own, for tests that stop and hang it.
 
-    It lives outside pytest's temporary root: a concurrent pytest session makes
-    that root private again, and the cluster, running as ``postgres``, could
-    then not restart.
+    It lives in a ``service_root``, so that it can restart however pytest runs.
     """
-    root = Path(tempfile.mkdtemp(prefix="tradeops-ts-faults-"))
-    server = Postgres(root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with service_root("ts-faults") as root:
+        server = Postgres(root).start()
+        yield server
+        server.stop()
 
 
 async def test_stopped_server_is_refused_then_recovers(
@@ -505,6 +502,7 @@ async def test_primary_and_standby_report_replication(
     monkeypatch.setenv("TS_TEST_PASSWORD", primary.password)
     primary.psql("SELECT pg_create_physical_replication_slot('parked', true)")
     root = Path(tempfile.mkdtemp(prefix="tradeops-ts-standby-"))
+    root.chmod(0o755)
     standby = Standby(root, primary).start()
     try:
         config = f"""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 import pytest
 
 from ..fixtures_timescale import TLSPostgres
-from ..helpers import Running, eventually, self_signed_cert, value
+from ..helpers import Running, eventually, self_signed_cert, service_root, value
 
 Factory = Callable[..., Any]
 KIND = {"kind": "timescale", "target": "db"}
@@ -19,12 +17,11 @@ KIND = {"kind": "timescale", "target": "db"}
 
 @pytest.fixture(scope="module")
 def tls_postgres() -> Iterator[TLSPostgres]:
-    """A cluster with TLS on, outside pytest's temporary root (see test_timescale)."""
-    root = Path(tempfile.mkdtemp(prefix="tradeops-ts-tls-"))
-    server = TLSPostgres(root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    """A cluster with TLS on, in a ``service_root``."""
+    with service_root("ts-tls") as root:
+        server = TLSPostgres(root).start()
+        yield server
+        server.stop()
 
 
 def _config(pg: TLSPostgres, sslmode: str, ca: Path) -> str:
