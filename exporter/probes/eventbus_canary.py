@@ -26,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..model import Duration, HostPort, PasswordMixin, StrictModel, TLSConfig, parse_host_port
+from .redis import tls_kwargs
 
 CANARY_TYPE = "tradeops.eventbus.canary"
 
@@ -284,9 +285,6 @@ class RedisTransport:
 
     def __init__(self, cfg: RedisCanary, stream: str, timeout: float) -> None:
         host, port = parse_host_port(cfg.address)
-        kwargs: dict[str, Any] = {}
-        if cfg.tls is not None:
-            kwargs.update(ssl=True, ssl_context=cfg.tls.context())
         self.cfg = cfg
         self.stream = stream
         self.last_id = "0-0"
@@ -301,7 +299,7 @@ class RedisTransport:
             client_name="tradeops-exporter-canary",
             max_connections=2,
             retry=Retry(NoBackoff(), 1),  # one reconnect; no backoff sleeps inside a run
-            **kwargs,
+            **tls_kwargs(cfg.tls),
         )
 
     async def start(self) -> None:

@@ -64,21 +64,25 @@ class RedisTarget(TargetBase, PasswordMixin):
     streams: list[StreamKey] = Field(default_factory=list)
 
 
+def tls_kwargs(tls: TLSConfig | None) -> dict[str, Any]:
+    """redis-py's TLS arguments (it takes files and flags, not an SSLContext)."""
+    if tls is None:
+        return {}
+    return {
+        "ssl": True,
+        "ssl_ca_certs": str(tls.ca_file) if tls.ca_file else None,
+        "ssl_certfile": str(tls.cert_file) if tls.cert_file else None,
+        "ssl_keyfile": str(tls.key_file) if tls.key_file else None,
+        "ssl_cert_reqs": "none" if tls.insecure_skip_verify else "required",
+        "ssl_check_hostname": not tls.insecure_skip_verify,
+    }
+
+
 class RedisState(ProbeState):
     """Holds the target's client (and its small connection pool) across runs."""
 
     def __init__(self, target: RedisTarget) -> None:
         host, port = parse_host_port(target.address)
-        kwargs: dict[str, Any] = {}
-        if (tls := target.tls) is not None:
-            kwargs.update(
-                ssl=True,
-                ssl_ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                ssl_certfile=str(tls.cert_file) if tls.cert_file else None,
-                ssl_keyfile=str(tls.key_file) if tls.key_file else None,
-                ssl_cert_reqs="none" if tls.insecure_skip_verify else "required",
-                ssl_check_hostname=not tls.insecure_skip_verify,
-            )
         self.client = aioredis.Redis(
             host=host,
             port=port,
@@ -90,7 +94,7 @@ class RedisState(ProbeState):
             retry=Retry(NoBackoff(), 1),  # one reconnect: a pooled socket may be stale
             max_connections=4,
             client_name="tradeops-exporter",
-            **kwargs,
+            **tls_kwargs(target.tls),
         )
         self._counter = itertools.count()
 

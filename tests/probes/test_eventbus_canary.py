@@ -20,7 +20,7 @@ from stack import Redis, Tansu
 from stack.sim_eventbus import EventBusSim
 
 from ..fixtures_eventbus import Outcome, probe_once, sim, target_from
-from ..helpers import Running, eventually, value
+from ..helpers import Running, eventually, self_signed_cert, value
 
 __all__ = ["sim"]
 
@@ -244,3 +244,17 @@ async def test_redis_down_loses_canaries_and_both_failures_are_named(
         assert value(m, "tradeops_eventbus_canary_received_total", **T) == 2
     finally:
         await state.aclose()
+
+
+async def test_round_trip_through_redis_over_tls(sim: EventBusSim, tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    server = Redis(tmp_path, tls=(cert, key)).start()
+    redis = f"      redis: {{address: '{server.address}', maxlen: 10, tls: {{ca_file: {cert}}}}}\n"
+    target = target_from(_yaml(sim.url, redis))
+    state = EventBusState(target)
+    try:
+        out = await _runs(target, state, 2)
+        _assert_round_trips(out.series, 2)
+    finally:
+        await state.aclose()
+        server.stop()
