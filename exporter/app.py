@@ -17,7 +17,8 @@ from .config import Config, ConfigError, ModuleConfig
 from .logs import log
 from .probe import Sample
 from .probes import KINDS
-from .scheduler import Scheduler, error_text, run_probe
+from .redact import error_text
+from .scheduler import Scheduler, run_probe
 from .snapshot import SnapshotStore, TargetSnapshot, assemble, render
 from .version import VERSION, bundle_version
 

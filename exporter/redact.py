@@ -28,3 +28,9 @@ class Redactor:
 
 
 REDACTOR = Redactor()
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line description of an exception, with secrets masked."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return REDACTOR(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

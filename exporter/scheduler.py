@@ -33,18 +33,12 @@ from .probe import (
     Sample,
     classify_error,
 )
-from .redact import REDACTOR
+from .redact import error_text
 from .snapshot import SnapshotStore, TargetSnapshot, render
 
 STOP_GRACE_SECONDS = 2.0
 RENDER_IN_THREAD_ABOVE = 2000  # samples; rendering 80k takes ~0.2 s of CPU
 MAX_BACKOFF_SECONDS = 60.0
-
-
-def error_text(exc: BaseException) -> str:
-    """A one-line description of an exception, with secrets masked."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return REDACTOR(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from ..probe import (
     Reason,
     classify_error,
 )
-from ..redact import REDACTOR
+from ..redact import error_text
 from . import redis as redis_probe
 from .eventbus_canary import (
     CanaryConfig,
@@ -175,12 +175,7 @@ async def _close(transport: Transport) -> None:
     try:
         await asyncio.wait_for(transport.aclose(), CLOSE_TIMEOUT)
     except Exception as exc:
-        log(logging.DEBUG, "closing canary transport failed", error=_text(exc))
-
-
-def _text(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return REDACTOR(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+        log(logging.DEBUG, "closing canary transport failed", error=error_text(exc))
 
 
 def classify(exc: BaseException) -> Reason | None:
@@ -329,7 +324,7 @@ async def health(
         raise
     except Exception as exc:
         reason = classify_error(exc, classify)
-        raise ProbeError(reason, f"health endpoint: {_text(exc)}") from exc
+        raise ProbeError(reason, f"health endpoint: {error_text(exc)}") from exc
     r.add(M.HTTP_STATUS, status, target.name)
     r.add(M.RESPONSE_SIZE, len(body), target.name)
     doc = parse_document(body)
@@ -368,7 +363,7 @@ async def canary(
     except Exception as exc:
         await state.drop_transport()
         reason = classify_error(exc, classify)
-        raise ProbeError(reason, f"canary via {transport_name}: {_text(exc)}") from exc
+        raise ProbeError(reason, f"canary via {transport_name}: {error_text(exc)}") from exc
     finally:
         _canary_samples(r, target, state)
 
