@@ -76,8 +76,11 @@ def setup(fmt: str = "logfmt", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Client libraries log connection chatter (sometimes with addresses) at INFO.
-    for noisy in ("aiokafka", "asyncio", "aiohttp.access"):
+    for noisy in ("asyncio", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiokafka logs every failed connection attempt at ERROR, without kind or
+    # target; the scheduler already logs each failure and recovery once, with both.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def log(level: int, msg: str, **fields: Any) -> None:

@@ -45,3 +45,15 @@ def test_lines_carry_fields_and_mask_secrets(
     else:
         assert 'level=warning msg="probe failed for ***" kind=redis target=cache' in line
         assert 'error="AuthError: password \\"***\\" rejected"' in line
+
+
+def test_client_library_connection_noise_is_dropped(captured: pytest.CaptureFixture[str]) -> None:
+    logs.setup("logfmt", "info")
+    try:
+        logging.getLogger("aiokafka.conn").error("Unable connect to node with id 1")
+        logging.getLogger("aiokafka.cluster").critical("cluster metadata is corrupt")
+    finally:
+        logging.getLogger().handlers.clear()
+    err = captured.readouterr().err
+    assert "Unable connect" not in err
+    assert "cluster metadata is corrupt" in err

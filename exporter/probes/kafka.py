@@ -10,7 +10,6 @@ The pure arithmetic (interpolation table, status, drain) is in ``kafka_lag``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import re
 import zlib
@@ -47,17 +46,6 @@ from ..model import (
 )
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
 from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
-
-
-# aiokafka logs every failed connection attempt at ERROR, without kind or
-# target; the scheduler already logs each failure and recovery once, with both.
-# A filter rather than a level, which logs.setup() resets on "aiokafka".
-def _only_critical(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.CRITICAL
-
-
-for _name in ("aiokafka", "aiokafka.conn", "aiokafka.cluster"):
-    logging.getLogger(_name).addFilter(_only_critical)
 
 LATEST, EARLIEST = -1, -2
 GROUP_STATES = (
