@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -494,16 +492,24 @@ async def test_timescale_views_become_bounded_series(
     assert value(m, "tradeops_timescale_job_runs_total", **never) is None
 
 
+@pytest.fixture
+def standby_root() -> Iterator[Path]:
+    """Where the standby lives (see ``service_root``)."""
+    with service_root("ts-standby") as root:
+        yield root
+
+
 async def test_primary_and_standby_report_replication(
-    own_postgres: Postgres, exporter_factory: Factory, monkeypatch: pytest.MonkeyPatch
+    own_postgres: Postgres,
+    exporter_factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    standby_root: Path,
 ) -> None:
     """A real streaming standby cloned from this module's cluster with pg_basebackup."""
     primary = own_postgres
     monkeypatch.setenv("TS_TEST_PASSWORD", primary.password)
     primary.psql("SELECT pg_create_physical_replication_slot('parked', true)")
-    root = Path(tempfile.mkdtemp(prefix="tradeops-ts-standby-"))
-    root.chmod(0o755)
-    standby = Standby(root, primary).start()
+    standby = Standby(standby_root, primary).start()
     try:
         config = f"""
 timescale:
@@ -552,7 +558,6 @@ timescale:
         assert _errors(m, "other") == 0 and _errors(m, "protocol") == 0
     finally:
         standby.stop()
-        shutil.rmtree(root, ignore_errors=True)
         primary.psql("SELECT pg_drop_replication_slot('parked')")
 
 
