@@ -34,14 +34,14 @@ def _get(url: str, **headers: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
-def _wait_metrics(url: str, check: str, timeout: float = 10) -> str:
+def _wait_metrics(url: str, *checks: str, timeout: float = 10) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         status, text = _get(url + "/metrics")
-        if status == 200 and check in text:
+        if status == 200 and all(check in text for check in checks):
             return text
         time.sleep(0.1)
-    raise AssertionError(f"{check!r} never appeared in /metrics")
+    raise AssertionError(f"{checks!r} never all appeared in /metrics")
 
 
 def _config(server: Redis, tmp: Path) -> Path:
@@ -80,7 +80,10 @@ def test_secrets_appear_nowhere(secret_redis: Redis, tmp_path: Path) -> None:
         del os.environ["TRADEOPS_WRONG_PW"]
     url = f"http://{exp.address}"
     try:
-        text = _wait_metrics(url, 'reason="auth"} 1')
+        # each target reports on its own schedule: wait for both
+        text = _wait_metrics(
+            url, 'reason="auth"} 1', 'tradeops_up{kind="redis",target="good"}'
+        )
         m = parse(text)
         assert value(m, "tradeops_up", kind="redis", target="good") == 1
         assert value(m, "tradeops_up", kind="redis", target="bad") == 0
