@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -202,7 +203,7 @@ Press Ctrl-C to stop.""",
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
         if check:
-            status = verify(prometheus)
+            status = await verify(prometheus)
     finally:
         await demo.stop()
         if not keep:
@@ -210,11 +211,20 @@ Press Ctrl-C to stop.""",
     return status
 
 
-def verify(prometheus: Prometheus) -> int:
-    """Exit status for ``--check``: Prometheus scrapes the exporter and every target is up."""
-    scrape = query(prometheus, 'up{job="tradeops"}')
-    targets = query(prometheus, "tradeops_up")
-    ok = bool(scrape) and all(r["value"][1] == "1" for r in scrape + targets) and bool(targets)
+async def verify(prometheus: Prometheus, patience: float = 30.0) -> int:
+    """Exit status for ``--check``: Prometheus scrapes the exporter and every target is
+    up in one evaluation, within ``patience`` seconds (a run that failed on a loaded
+    machine gets the next scrape to recover)."""
+    end = time.monotonic() + patience
+    while True:
+        # in a thread: the simulators and the event-bus stand-in share this loop
+        scrape = await asyncio.to_thread(query, prometheus, 'up{job="tradeops"}')
+        targets = await asyncio.to_thread(query, prometheus, "tradeops_up")
+        ok = bool(scrape) and bool(targets)
+        ok = ok and all(r["value"][1] == "1" for r in scrape + targets)
+        if ok or time.monotonic() > end:
+            break
+        await asyncio.sleep(1)
     for r in targets:
         print(f"  {r['metric'].get('kind')}/{r['metric'].get('target')}: up={r['value'][1]}")
     print("demo check:", "ok" if ok else "FAILED")

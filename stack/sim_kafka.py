@@ -133,11 +133,17 @@ class KafkaSimulator:
         )
         await consumer.start()
         self._clients.append(consumer)
+        if rate is None:
+            while True:
+                if await consumer.getmany(timeout_ms=500):
+                    await consumer.commit()
+        # One record at a time, visiting the partitions in turn: every partition
+        # moves, each slower than it is produced to (a consumer fed from whatever it
+        # fetched last would leave the others stalled for long spells).
         while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=None if rate is None else 1)
-            if batch:
-                await consumer.commit()
-            if rate is not None:
+            for tp in sorted(consumer.assignment()) or [None]:
+                if tp is not None and await consumer.getmany(tp, timeout_ms=500, max_records=1):
+                    await consumer.commit()
                 await asyncio.sleep(1.0 / rate)
 
 

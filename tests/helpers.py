@@ -138,6 +138,24 @@ class Running:
         assert not leaked, f"probe tasks left running after stop: {leaked}"
 
 
+async def scrape_until(
+    run: Running, check: Callable[[Series], bool], timeout: float = 10.0, step: float = 0.05
+) -> Series:
+    """Scrape until ``check`` holds and return that very scrape: assertions then read
+    the probe runs the wait saw, not later ones (which may have failed meanwhile)."""
+    found: list[Series] = []
+
+    async def poll() -> bool:
+        m = await run.scrape()
+        if check(m):
+            found.append(m)
+            return True
+        return False
+
+    await eventually(poll, timeout, step)
+    return found[-1]
+
+
 async def ran(run: Running, target: str = "cache", kind: str = "redis", above: float = 0) -> bool:
     """True once the target has started more than ``above`` probe runs."""
     return await run.runs(target, kind) > above

@@ -17,7 +17,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from stack import Exporter, Redis, free_port
+from stack import Exporter, Redis, free_port, wait_for_port
 
 from .helpers import parse, self_signed_cert, value
 
@@ -81,9 +81,7 @@ def test_secrets_appear_nowhere(secret_redis: Redis, tmp_path: Path) -> None:
     url = f"http://{exp.address}"
     try:
         # each target reports on its own schedule: wait for both
-        text = _wait_metrics(
-            url, 'reason="auth"} 1', 'tradeops_up{kind="redis",target="good"}'
-        )
+        text = _wait_metrics(url, 'reason="auth"} 1', 'tradeops_up{kind="redis",target="good"}')
         m = parse(text)
         assert value(m, "tradeops_up", kind="redis", target="good") == 1
         assert value(m, "tradeops_up", kind="redis", target="bad") == 0
@@ -191,7 +189,11 @@ def test_tls_and_basic_auth_from_web_config(tmp_path: Path) -> None:
     cfg.write_text("")
     port = free_port()
     exp = Exporter(tmp_path, cfg, port=port, extra_args=["--web-config", str(web)])
-    exp.wait_ready = lambda: time.sleep(1.5)  # type: ignore[method-assign]
+
+    def listening() -> None:  # /-/healthy needs TLS and auth: the port, not a fixed sleep
+        wait_for_port(port, exp.ready_timeout, exp.proc)  # (start-up is slow under load)
+
+    exp.wait_ready = listening  # type: ignore[method-assign]
     exp.start()
     ctx = ssl.create_default_context(cafile=str(cert))
     url = f"https://127.0.0.1:{port}/metrics"

@@ -52,7 +52,7 @@ async def test_a_crashed_loop_is_restarted_and_counted(
         m = await run.scrape()
         return value(m, "tradeops_exporter_loop_restarts_total", kind="redis", target="cache") == 1
 
-    await eventually(restarted, timeout=6)
+    await eventually(restarted, timeout=15)  # an interval, the 1 s backoff and a run
     before = await run.runs()
     await eventually(lambda: ran(run, above=before), timeout=4)
 

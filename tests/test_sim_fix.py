@@ -8,6 +8,7 @@ from stack import sim_fix
 from stack.fix import FixAcceptor
 
 from .fixtures_fix import fix_acceptor
+from .helpers import eventually
 
 __all__ = ["fix_acceptor"]
 
@@ -25,7 +26,12 @@ async def test_orders_are_filled_and_the_session_ends_cleanly(fix_acceptor: FixA
 async def test_stops_when_the_event_is_set(fix_acceptor: FixAcceptor) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(sim_fix.run(fix_acceptor.address, order_interval=0.05, stop=stop))
-    await asyncio.sleep(0.5)
+    log = fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log"
+
+    async def trading() -> bool:  # not a fixed sleep: the logon may take longer under load
+        return log.exists() and log.read_bytes().count(b"\x0135=D\x01") >= 2
+
+    await eventually(trading, timeout=10)
     stop.set()
     stats = await asyncio.wait_for(task, 5)
     assert stats.orders_sent >= 2 and stats.logged_out

@@ -20,7 +20,7 @@ from stack import Postgres
 from stack.backups import PgBackRest, dump_backup, write_drill_record, write_manifest
 
 from ..fixtures_backups import archived_pg, backup_dir
-from ..helpers import Running, Series, eventually, value
+from ..helpers import Running, Series, eventually, scrape_until, value
 
 __all__ = ["archived_pg", "backup_dir"]
 
@@ -40,14 +40,12 @@ backups:
 
 
 async def _settled(run: Running, runs: int = 1) -> Series:
-    """Scrape once the target has finished ``runs`` runs."""
+    """The scrape that shows the target's ``runs``-th run finished (not a later one)."""
 
-    async def done() -> bool:
-        m = await run.scrape()
+    def done(m: Series) -> bool:
         return (value(m, "tradeops_probe_runs_total", kind="backups", target="set") or 0) >= runs
 
-    await eventually(done, timeout=20)
-    return await run.scrape()
+    return await scrape_until(run, done, timeout=20)
 
 
 def _errors(m: Series, reason: str) -> float:
@@ -375,7 +373,11 @@ async def test_hung_file_read_times_out_without_piling_up_threads(
         return value(await run.scrape(), "tradeops_up", kind="backups", target="set") == 1
 
     await eventually(recovered, timeout=20)
-    assert _io_threads() == before
+
+    async def threads_back() -> bool:  # a run's worker ends just after handing its result
+        return _io_threads() == before
+
+    await eventually(threads_back, timeout=5)
 
 
 def _io_threads() -> int:
@@ -410,11 +412,9 @@ async def test_restore_drill_records(
     assert value(m, "tradeops_backup_restore_drill_last_rows_verified", **t) == 20000
     write_drill_record(record, False, duration=1.0, checksums=0, checksums_failed=2)
 
-    async def failed() -> bool:
-        return value(await run.scrape(), "tradeops_backup_restore_drill_last_success", **t) == 0
-
-    await eventually(failed, timeout=10)
-    m = await run.scrape()
+    m = await scrape_until(
+        run, lambda m: value(m, "tradeops_backup_restore_drill_last_success", **t) == 0
+    )
     assert value(m, "tradeops_backup_restore_drill_last_success_timestamp_seconds", **t) == (
         pytest.approx(ok_at, abs=0.01)
     )

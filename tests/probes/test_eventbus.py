@@ -18,7 +18,7 @@ from stack import free_port
 from stack.sim_eventbus import EventBusSim
 
 from ..fixtures_eventbus import make_certs, probe_once, sim, target_from
-from ..helpers import Running, eventually, value, with_label
+from ..helpers import Running, Series, eventually, scrape_until, value, with_label
 
 __all__ = ["sim"]  # the fixture, imported for pytest
 
@@ -107,14 +107,12 @@ async def test_degrade_switch_grows_backlog_and_drops(exporter_factory: Factory)
         async with aiohttp.ClientSession() as http, http.post(s.url.replace("/health", "/degrade")):
             pass
 
-        async def degraded() -> bool:
-            m = await run.scrape()
+        def degraded(m: Series) -> bool:
             depth = value(m, "tradeops_eventbus_queue_depth", **T)
             dropped = value(m, "tradeops_eventbus_dropped_events_total", **T) or 0
             return depth == 30 and dropped > 0
 
-        await eventually(degraded, timeout=10)
-        m = await run.scrape()
+        m = await scrape_until(run, degraded, timeout=10)
         assert value(m, "tradeops_eventbus_status", **T, status="fail") == 1
         assert value(m, "tradeops_up", kind="eventbus", target="runtime") == 1
     finally:

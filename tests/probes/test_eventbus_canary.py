@@ -20,7 +20,7 @@ from stack import Redis, Tansu
 from stack.sim_eventbus import EventBusSim
 
 from ..fixtures_eventbus import Outcome, probe_once, sim, target_from
-from ..helpers import Running, eventually, self_signed_cert, value
+from ..helpers import Running, eventually, scrape_until, self_signed_cert, value
 
 __all__ = ["sim"]
 
@@ -163,8 +163,13 @@ async def test_broker_stopped_counts_losses_then_recovers(
 
         broker.start()
         await eventually(lambda: up(1), timeout=20)
-        await eventually(lambda: received_at_least(received_before + 1), timeout=10)
-        m = await run.scrape()
+        m = await scrape_until(
+            run,
+            lambda m: (
+                (value(m, "tradeops_eventbus_canary_received_total", **T) or 0)
+                >= received_before + 1
+            ),
+        )
         lost = value(m, "tradeops_eventbus_canary_lost_total", **T)
         sent = value(m, "tradeops_eventbus_canary_sent_total", **T)
         received = value(m, "tradeops_eventbus_canary_received_total", **T)

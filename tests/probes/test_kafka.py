@@ -20,7 +20,7 @@ from exporter import config as cfg
 from stack import Tansu, free_port
 
 from ..fixtures_kafka import commit, create_topic, delete_group, member, produce
-from ..helpers import Running, Series, eventually, parse, value, with_label
+from ..helpers import Running, Series, eventually, parse, scrape_until, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -50,16 +50,22 @@ kafka:
 """
 
 
-async def _runs_at_least(run: Running, n: int) -> Series:
-    async def enough() -> bool:  # and the last run succeeded, so the data series are there
-        m = await run.scrape()
-        fw = {"kind": "kafka", "target": "main"}
-        return (value(m, "tradeops_probe_runs_total", **fw) or 0) >= n and value(
-            m, "tradeops_up", **fw
-        ) == 1
+FW = {"kind": "kafka", "target": "main"}
 
-    await eventually(enough, timeout=20)
-    return await run.scrape()
+
+def _ok_runs(m: Series) -> float:
+    """Successful runs: each one adds a point to the status and lag windows."""
+    runs = value(m, "tradeops_probe_runs_total", **FW) or 0
+    return runs - sum(with_label(m, "tradeops_probe_errors_total", **FW).values())
+
+
+async def _runs_at_least(run: Running, n: int) -> Series:
+    """The scrape that shows ``n`` successful runs, the last one included (so the data
+    series are there): a run failed under load does not count, and a later scrape
+    could show a later, failed run."""
+    return await scrape_until(
+        run, lambda m: _ok_runs(m) >= n and value(m, "tradeops_up", **FW) == 1, timeout=20
+    )
 
 
 def _status(m: Series, group: str) -> str | None:
@@ -72,11 +78,8 @@ def _status(m: Series, group: str) -> str | None:
 
 
 async def _wait_status(run: Running, group: str, status: str, timeout: float = 20) -> Series:
-    async def check() -> bool:
-        return _status(await run.scrape(), group) == status
-
-    await eventually(check, timeout=timeout, step=0.1)
-    return await run.scrape()
+    """The scrape that shows the status (a transient one, rewind, may be gone by the next)."""
+    return await scrape_until(run, lambda m: _status(m, group) == status, timeout, step=0.1)
 
 
 async def test_offset_lag_per_partition_and_no_series_without_commit(
@@ -148,10 +151,7 @@ async def test_stopped_consumer_stops_time_lag_grows_and_catch_up_is_ok(
     assert first is not None
     # the messages predate the exporter's first sample: the value is a floor
     assert value(m, "tradeops_kafka_consumer_topic_lag_seconds_lower_bound", **g, topic=topic) == 1
-    await _runs_at_least(
-        run, int(value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0) + 4
-    )
-    later = await run.scrape()
+    later = await _runs_at_least(run, int(_ok_runs(m)) + 4)
     second = value(later, "tradeops_kafka_consumer_group_max_lag_seconds", **g)
     assert second is not None and second > first + 0.5
     advanced = value(later, "tradeops_kafka_consumer_group_offset_advanced_timestamp_seconds", **g)
@@ -211,13 +211,11 @@ async def test_deleted_group_and_denied_topic_have_no_series(
     assert with_label(m, "tradeops_kafka_topic_end_offset", topic=hidden) == {}
     await delete_group(bs, group)
 
-    async def gone() -> bool:
-        return (
-            with_label(await run.scrape(), "tradeops_kafka_consumer_group_state", group=group) == {}
-        )
+    def gone(m: Series) -> bool:  # from a successful run: a failed one withdraws it too
+        state = with_label(m, "tradeops_kafka_consumer_group_state", group=group)
+        return state == {} and value(m, "tradeops_up", **FW) == 1
 
-    await eventually(gone, timeout=10)
-    m = await run.scrape()
+    m = await scrape_until(run, gone, timeout=10)
     assert with_label(m, "tradeops_kafka_consumer_lag_offsets", group=group) == {}
     assert with_label(m, "tradeops_kafka_consumer_group_status", group=group) == {}
     assert value(m, "tradeops_kafka_consumer_groups", target="main") == 0
@@ -308,8 +306,12 @@ async def _outage_scenario(broker: Tansu, exporter_factory: Factory) -> None:
     assert with_label(m, "tradeops_kafka_brokers") == {}
     broker.start()
     await seed()  # memory storage: the restarted broker starts empty
-    await eventually(lambda: lag_is(2), timeout=15)
-    assert value(await run.scrape(), "tradeops_up", **fw) == 1
+    m = await scrape_until(
+        run,
+        lambda m: value(m, lag, target="main", group=group, topic=topic, partition="0") == 2,
+        timeout=15,
+    )
+    assert value(m, "tradeops_up", **fw) == 1
 
 
 @pytest.mark.parametrize(
@@ -402,16 +404,18 @@ async def test_time_lag_is_interpolated_between_log_end_samples(
     await commit(bs, group, {(topic, 0): 2})
     run: Running = await exporter_factory(_config(bs, px, window=10))
     m = await _runs_at_least(run, 2)
-    runs = int(value(m, "tradeops_probe_runs_total", kind="kafka", target="main") or 0)
+    runs = int(_ok_runs(m))
     produced = time.time()
     await produce(bs, topic, {0: 3})
+    done = time.time()  # the producer's start-up and three sends: slow under load
     m = await _runs_at_least(run, runs + 6)  # about 3 s after the produce
     g = {"target": "main", "group": group, "topic": topic}
     probed = value(m, "tradeops_probe_last_run_timestamp_seconds", kind="kafka", target="main")
     assert probed is not None
     lag = value(m, "tradeops_kafka_consumer_lag_seconds", **g, partition="0")
-    # the first unconsumed message was produced between the samples around `produced`
-    assert lag is not None and abs(lag - (probed - produced)) < 1.2
+    # the first unconsumed message was produced between `produced` and `done`, and its
+    # estimate lies between the samples around that moment
+    assert lag is not None and probed - done - 1.2 < lag < probed - produced + 1.2
     assert value(m, "tradeops_kafka_consumer_topic_lag_seconds_lower_bound", **g) == 0
     assert value(m, "tradeops_kafka_consumer_lag_offsets", **g, partition="0") == 3
     assert _status(m, group) == "ok"  # the lag was zero earlier in the window

@@ -13,7 +13,7 @@ import pytest
 from exporter.probes.redis import parse_heartbeat
 from stack import Redis
 
-from ..helpers import Running, eventually, self_signed_cert, value, with_label
+from ..helpers import Running, Series, eventually, scrape_until, self_signed_cert, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -29,8 +29,12 @@ redis:
 """
 
 
+def _up_of(m: Series) -> float | None:
+    return value(m, "tradeops_up", kind="redis", target="cache")
+
+
 async def _up(run: Running) -> float | None:
-    return value(await run.scrape(), "tradeops_up", kind="redis", target="cache")
+    return _up_of(await run.scrape())
 
 
 async def test_healthy_server_reports_its_state(
@@ -59,12 +63,10 @@ async def test_healthy_server_reports_its_state(
         )
     )
 
-    async def two_runs() -> bool:  # the canary key exists from the end of the first run
-        m = await run.scrape()
+    def two_runs(m: Series) -> bool:  # the canary key exists from the end of the first run
         return (value(m, "tradeops_probe_runs_total", kind="redis", target="cache") or 0) >= 2
 
-    await eventually(two_runs)
-    m = await run.scrape()
+    m = await scrape_until(run, two_runs)
     t = {"target": "cache"}
     assert value(m, "tradeops_redis_role_primary", **t) == 1
     assert (
@@ -140,22 +142,23 @@ async def test_stopped_server_withdraws_series_and_recovers(
 
         return check
 
+    def refused(m: Series) -> float:
+        fw = {"kind": "redis", "target": "cache"}
+        return value(m, "tradeops_probe_errors_total", **fw, reason="refused") or 0
+
     await eventually(await up_is(1))
     redis_server.stop()
-    await eventually(await up_is(0), timeout=3)
-    m = await run.scrape()
+    # the run in flight at the stop may fail otherwise (a dropped connection): wait
+    # for a refused one, not just for the first failure
+    m = await scrape_until(run, lambda m: _up_of(m) == 0 and refused(m) >= 1, timeout=10)
     assert with_label(m, "tradeops_redis_memory_used_bytes") == {}
-    refused = value(
-        m, "tradeops_probe_errors_total", kind="redis", target="cache", reason="refused"
-    )
-    assert refused is not None and refused >= 1
     assert (
         value(m, "tradeops_probe_last_success_timestamp_seconds", kind="redis", target="cache")
         is not None
     )
     redis_server.start()
-    await eventually(await up_is(1), timeout=5)
-    assert with_label(await run.scrape(), "tradeops_redis_memory_used_bytes") != {}
+    m = await scrape_until(run, lambda m: _up_of(m) == 1, timeout=10)
+    assert with_label(m, "tradeops_redis_memory_used_bytes") != {}
 
 
 async def test_hung_server_times_out_and_metrics_stay_fast(
@@ -175,7 +178,7 @@ async def test_hung_server_times_out_and_metrics_stay_fast(
                 or 0
             ) >= 1
 
-        await eventually(timed_out, timeout=4)
+        await eventually(timed_out, timeout=10)
         m = await run.scrape()
         assert value(m, "tradeops_up", kind="redis", target="cache") == 0
         duration = value(m, "tradeops_probe_duration_seconds", kind="redis", target="cache")
@@ -242,15 +245,13 @@ redis:
   - {{name: replica, address: "{replica.address}", interval: 1s, timeout: 500ms}}
 """)
 
-        async def linked() -> bool:
-            m = await run.scrape()
+        def linked(m: Series) -> bool:
             return (
                 value(m, "tradeops_redis_replication_link_up", target="replica") == 1
                 and value(m, "tradeops_redis_connected_replicas", target="primary") == 1
             )
 
-        await eventually(linked, timeout=15)
-        m = await run.scrape()
+        m = await scrape_until(run, linked, timeout=15)
         assert value(m, "tradeops_redis_role_primary", target="primary") == 1
         assert value(m, "tradeops_redis_role_primary", target="replica") == 0
         assert value(m, "tradeops_redis_replication_lag_bytes", target="primary") is not None

@@ -27,7 +27,16 @@ from ..fixtures_timescale import (
     create_monitor_role,
     install_mirror,
 )
-from ..helpers import Running, Series, eventually, parse, service_root, value, with_label
+from ..helpers import (
+    Running,
+    Series,
+    eventually,
+    parse,
+    scrape_until,
+    service_root,
+    value,
+    with_label,
+)
 
 Factory = Callable[..., Any]
 KIND = {"kind": "timescale", "target": "db"}
@@ -107,16 +116,13 @@ async def test_documented_role_sees_server_health(
         )
         await eventually(_check(run, lambda m: _up(m) == 1), timeout=10)
         await asyncio.sleep(1.2)
-        await eventually(
-            _check(
-                run,
-                lambda m: (
-                    (value(m, "tradeops_timescale_oldest_transaction_seconds", **T) or 0) >= 1
-                ),
-            ),
-            timeout=10,
-        )
-        m = await run.scrape()
+
+        def aged(m: Series) -> bool:
+            oldest = value(m, "tradeops_timescale_oldest_transaction_seconds", **T) or 0
+            idle = value(m, "tradeops_timescale_oldest_idle_in_transaction_seconds", **T) or 0
+            return oldest >= 1 and idle >= 1
+
+        m = await scrape_until(run, aged, timeout=10)
     finally:
         await holder.close()
     version = pg.psql("SHOW server_version").strip()
@@ -167,8 +173,7 @@ async def test_rollbacks_and_deadlocks_are_counted(
         "ts_counters",
     )
     run: Running = await exporter_factory(_config(pg, "ts_counters"))
-    await eventually(_check(run, lambda m: _up(m) == 1))
-    m = await run.scrape()
+    m = await scrape_until(run, lambda m: _up(m) == 1)
     rollbacks0 = value(m, "tradeops_timescale_transactions_rolled_back_total", **T) or 0
     assert value(m, "tradeops_timescale_deadlocks_total", **T) == 0
     a = await asyncpg.connect(pg.dsn("ts_counters"))
@@ -178,10 +183,9 @@ async def test_rollbacks_and_deadlocks_are_counted(
     finally:
         await a.close()
         await b.close()
-    await eventually(
-        _check(run, lambda m: value(m, "tradeops_timescale_deadlocks_total", **T) == 1), timeout=10
+    m = await scrape_until(
+        run, lambda m: value(m, "tradeops_timescale_deadlocks_total", **T) == 1, timeout=10
     )
-    m = await run.scrape()
     # the deadlock victim's transaction and the explicit ROLLBACKs
     assert (value(m, "tradeops_timescale_transactions_rolled_back_total", **T) or 0) > rollbacks0
 
@@ -223,8 +227,7 @@ async def test_freshness_follows_inserts_and_goes_stale(
     def newest(m: Series) -> float | None:
         return value(m, "tradeops_timescale_table_newest_row_timestamp_seconds", **T, table="ticks")
 
-    await eventually(_check(run, lambda m: _up(m) == 1))
-    m = await run.scrape()
+    m = await scrape_until(run, lambda m: _up(m) == 1)
     assert value(m, "tradeops_timescale_table_has_rows", **T, table="ticks") == 0
     assert newest(m) is None
     assert value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 0
@@ -234,8 +237,7 @@ async def test_freshness_follows_inserts_and_goes_stale(
             "INSERT INTO ticks VALUES (now(), 1.0) RETURNING extract(epoch FROM time)", "ts_fresh"
         )
     )
-    await eventually(_check(run, lambda m: newest(m) == pytest.approx(first)), timeout=5)
-    m = await run.scrape()
+    m = await scrape_until(run, lambda m: newest(m) == pytest.approx(first), timeout=5)
     assert value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 1
     assert value(m, "tradeops_timescale_table_has_rows", **T, table="ticks") == 1
 
@@ -249,13 +251,11 @@ async def test_freshness_follows_inserts_and_goes_stale(
     await eventually(_check(run, lambda m: newest(m) == pytest.approx(second)), timeout=5)
 
     # writes stop: the timestamp holds still and the SLA flag drops once it is 2 s old
-    await eventually(
-        _check(
-            run, lambda m: value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 0
-        ),
-        timeout=6,
+    m = await scrape_until(
+        run,
+        lambda m: value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 0,
+        timeout=10,
     )
-    m = await run.scrape()
     assert newest(m) == pytest.approx(second)
     assert time.time() - second >= 2
 
@@ -306,7 +306,9 @@ async def test_stopped_server_is_refused_then_recovers(
     await eventually(_check(run, lambda m: _up(m) == 1))
     pg.stop()
     try:
-        await eventually(_check(run, lambda m: _errors(m, "refused") >= 1), timeout=6)
+        # the first run after the stop may fail otherwise (its pooled connection is
+        # cut); the next one, an interval later, is refused
+        await eventually(_check(run, lambda m: _errors(m, "refused") >= 1), timeout=10)
         m = await run.scrape()
         assert _up(m) == 0
         assert with_label(m, "tradeops_timescale_connections") == {}
@@ -379,8 +381,7 @@ async def test_quoted_and_hostile_names_are_identifiers_not_sql(
       - {name: texty, table: texty, time_column: t}
 """
     run: Running = await exporter_factory(_config(pg, "ts_names", tables=tables))
-    await eventually(_check(run, lambda m: _up(m) == 1))
-    m = await run.scrape()
+    m = await scrape_until(run, lambda m: _up(m) == 1)
 
     def ok(name: str) -> float | None:
         return value(m, "tradeops_timescale_table_query_success", **T, table=name)
@@ -444,8 +445,7 @@ async def test_timescale_views_become_bounded_series(
         "ts_mirror",
     )
     run: Running = await exporter_factory(_config(pg, "ts_mirror"))
-    await eventually(_check(run, lambda m: _up(m) == 1))
-    m = await run.scrape()
+    m = await scrape_until(run, lambda m: _up(m) == 1)
     version = pg.psql("SHOW server_version").strip()
     assert (
         value(
@@ -537,12 +537,12 @@ timescale:
             ).split()[-1]
         )
 
-        def replayed(m: Series) -> bool:
+        def replayed(m: Series) -> bool:  # and the primary's last run succeeded too
             last = value(m, "tradeops_timescale_standby_last_replay_timestamp_seconds", **s)
-            return last is not None and last >= committed - 0.001
+            primary_up = value(m, "tradeops_up", kind="timescale", **p) == 1
+            return last is not None and last >= committed - 0.001 and primary_up
 
-        await eventually(_check(run, replayed), timeout=10)
-        m = await run.scrape()
+        m = await scrape_until(run, replayed, timeout=10)
         assert value(m, "tradeops_timescale_in_recovery", **p) == 0
         assert value(m, "tradeops_timescale_in_recovery", **s) == 1
         assert value(m, "tradeops_timescale_replicas_connected", **p) == 1
@@ -610,8 +610,7 @@ async def test_locked_table_fails_alone_and_fast(
         run: Running = await exporter_factory(
             _config(pg, "ts_locks", tables=tables, interval="2s", timeout="1s")
         )
-        await eventually(_check(run, lambda m: _up(m) is not None), timeout=5)
-        m = await run.scrape()
+        m = await scrape_until(run, lambda m: _up(m) is not None, timeout=5)
         assert _up(m) == 1
         ok = "tradeops_timescale_table_query_success"
         assert value(m, ok, **T, table="busy") == 0

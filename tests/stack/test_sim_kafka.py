@@ -9,7 +9,7 @@ from typing import Any
 from stack import Tansu
 from stack.sim_kafka import KafkaSimulator
 
-from ..helpers import Running, eventually, value, with_label
+from ..helpers import Running, Series, scrape_until, value, with_label
 
 Factory = Callable[..., Any]
 
@@ -35,15 +35,13 @@ kafka:
         )
         statuses: dict[str, str] = {}
 
-        async def all_shown() -> bool:
-            m = await run.scrape()
+        def all_shown(m: Series) -> bool:
             for group in sim.groups:
                 on = with_label(m, "tradeops_kafka_consumer_group_status", group=group)
                 statuses[group] = next((dict(k)["status"] for k, v in on.items() if v == 1), "")
             return statuses == sim.groups
 
-        await eventually(all_shown, timeout=30, step=0.25)
-        m = await run.scrape()
+        m = await scrape_until(run, all_shown, timeout=60, step=0.25)
         lag = "tradeops_kafka_consumer_group_lag_offsets"
         assert value(m, lag, target="demo", group=f"{prefix}-audit")
         assert value(m, "tradeops_kafka_topic_end_offset", target="demo", topic=f"{prefix}-prices")
