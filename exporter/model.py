@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    field_validator,
     model_validator,
 )
 
@@ -212,6 +213,22 @@ class TLSConfig(StrictModel):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+class HostTLSConfig(TLSConfig):
+    """TLS for a client that cannot send another name than the host it connects to
+    (redis-py, aiokafka's per-broker connections, libpq): ``server_name`` is refused,
+    not silently ignored."""
+
+    @field_validator("server_name")
+    @classmethod
+    def _no_server_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "not supported for this kind of target: the certificate must name"
+                " the host in the address"
+            )
+        return value
 
 
 def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, int]:

@@ -76,7 +76,7 @@ def make_certs(directory: Path) -> Certs:
     ca_key, ca = directory / "ca.key", directory / "ca.pem"
     key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
     ext = directory / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:bus.test\n")
     openssl(
         "req",
         "-x509",

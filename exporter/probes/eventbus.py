@@ -216,7 +216,9 @@ async def fetch(target: EventBusTarget, state: EventBusState) -> tuple[int, byte
     if token:
         headers["Authorization"] = f"Bearer {token}"
     limit = target.max_response_bytes
-    async with state.http().get(target.url, headers=headers, allow_redirects=False) as resp:
+    sni = target.tls.server_name if target.tls is not None else None
+    get = state.http().get(target.url, headers=headers, allow_redirects=False, server_hostname=sni)
+    async with get as resp:
         if resp.status in (401, 403):
             raise ProbeError("auth", f"health endpoint answered HTTP {resp.status}")
         if not (200 <= resp.status < 300 or resp.status == 503):

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..model import Duration, HostPort, PasswordMixin, StrictModel, TLSConfig, parse_host_port
+from ..model import Duration, HostPort, HostTLSConfig, PasswordMixin, StrictModel, parse_host_port
 from .redis import tls_kwargs
 
 CANARY_TYPE = "tradeops.eventbus.canary"
@@ -38,7 +38,7 @@ class KafkaCanary(PasswordMixin):
     topic: str = Field(default="tradeops.eventbus.canary", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     create_topic: bool = True
     """Create the topic (1 partition) when it does not exist."""
-    tls: TLSConfig | None = None
+    tls: HostTLSConfig | None = None
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     username: str | None = None
 
@@ -70,7 +70,7 @@ class RedisCanary(PasswordMixin):
     maxlen: int = Field(default=1000, ge=10, le=1_000_000)
     db: int = Field(default=0, ge=0, le=15)
     username: str | None = None
-    tls: TLSConfig | None = None
+    tls: HostTLSConfig | None = None
 
 
 class CanaryConfig(StrictModel):

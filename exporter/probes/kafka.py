@@ -37,11 +37,11 @@ from pydantic import Field, field_validator, model_validator
 from ..catalogue import kafka as M
 from ..model import (
     Duration,
+    HostTLSConfig,
     PasswordMixin,
     Regex,
     StrictModel,
     TargetBase,
-    TLSConfig,
     parse_host_port,
 )
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
@@ -122,7 +122,7 @@ class KafkaTarget(TargetBase):
     bootstrap_servers: str
     """Comma-separated ``host:port`` list."""
     client_id: str = "tradeops-exporter"
-    tls: TLSConfig | None = None
+    tls: HostTLSConfig | None = None
     sasl: SASLConfig | None = None
     groups: NameFilter = Field(default_factory=NameFilter)
     topics: NameFilter = Field(default_factory=NameFilter)

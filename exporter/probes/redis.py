@@ -17,6 +17,7 @@ from ..catalogue import redis as M
 from ..model import (
     Duration,
     HostPort,
+    HostTLSConfig,
     Name,
     PasswordMixin,
     StrictModel,
@@ -58,7 +59,7 @@ class RedisTarget(TargetBase, PasswordMixin):
     address: HostPort
     username: str | None = None
     db: int = Field(default=0, ge=0, le=15)
-    tls: TLSConfig | None = None
+    tls: HostTLSConfig | None = None
     canary: Canary | None = None
     heartbeats: list[HeartbeatKey] = Field(default_factory=list)
     streams: list[StreamKey] = Field(default_factory=list)

@@ -23,10 +23,10 @@ from ..catalogue import timescale as M
 from ..model import (
     NAME_PATTERN,
     Duration,
+    HostTLSConfig,
     PasswordMixin,
     StrictModel,
     TargetBase,
-    TLSConfig,
     parse_host_port,
 )
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
@@ -78,7 +78,7 @@ class TimescaleTarget(TargetBase, PasswordMixin):
     database: str = Field(min_length=1)
     user: str = Field(min_length=1)
     sslmode: SSLMode = "prefer"
-    tls: TLSConfig | None = None
+    tls: HostTLSConfig | None = None
     statement_timeout: Duration | None = None
     """Server- and client-side limit on each statement; defaults to half the timeout."""
     tables: list[WatchedTable] = Field(default_factory=list)
@@ -93,13 +93,11 @@ class TimescaleTarget(TargetBase, PasswordMixin):
 
     @field_validator("tls")
     @classmethod
-    def _tls(cls, value: TLSConfig | None, info: ValidationInfo) -> TLSConfig | None:
+    def _tls(cls, value: HostTLSConfig | None, info: ValidationInfo) -> HostTLSConfig | None:
         if value is None:
             return value
         if info.data.get("sslmode", "prefer") in ("disable", "allow", "prefer"):
             raise ValueError("needs sslmode require, verify-ca or verify-full")
-        if value.server_name is not None:
-            raise ValueError("server_name is not supported for timescale targets")
         return value
 
     @field_validator("statement_timeout")

@@ -421,5 +421,11 @@ async def test_https_with_private_ca(tmp_path: Path) -> None:
         untrusted = await _run(s.url)
         assert untrusted.reason == "protocol"
         assert "certificate" in untrusted.error.lower()
+        # server_name: the certificate is checked against it, not the URL's host
+        named = await _run(s.url, f"    tls: {{ca_file: {certs.ca}, server_name: bus.test}}")
+        assert named.reason is None, named.error
+        other = await _run(s.url, f"    tls: {{ca_file: {certs.ca}, server_name: other.test}}")
+        assert other.reason == "protocol"
+        assert "other.test" in other.error
     finally:
         await s.stop()

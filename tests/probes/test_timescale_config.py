@@ -29,7 +29,8 @@ def _errors(text: str) -> list[str]:
         ),
         (
             ", sslmode: require, tls: {server_name: db}}",
-            "cfg.yml: timescale[0].tls: server_name is not supported for timescale targets",
+            "cfg.yml: timescale[0].tls.server_name: not supported for this kind of target:"
+            " the certificate must name the host in the address",
         ),
         (
             ", sslmode: sometimes}",
