@@ -429,20 +429,27 @@ def _canary_samples(r: ProbeResult, target: EventBusTarget, state: EventBusState
 
 
 async def probe(target: EventBusTarget, ctx: ProbeContext[EventBusState]) -> ProbeResult:
-    """Probe one runtime: health endpoint and, when configured, the canary, concurrently."""
-    r = ProbeResult()
-    parts = [health(r, target, ctx.state, ctx)]
+    """Probe one runtime: health endpoint and, when configured, the canary, concurrently.
+
+    A failed part fails the run (up 0, its reason counted) but does not hide the
+    other: a healthy endpoint's series and the canary's counters (losses included)
+    are kept as the run's partial result.
+    """
+    r, health_r = ProbeResult(), ProbeResult()
+    parts = [health(health_r, target, ctx.state, ctx)]
     if target.canary is not None:
         parts.append(canary(r, target, ctx.state, ctx))
     outcomes = await asyncio.gather(*parts, return_exceptions=True)
+    if not isinstance(outcomes[0], BaseException):  # half-mapped documents are dropped
+        r.samples.extend(health_r.samples)
     errors = [o for o in outcomes if isinstance(o, BaseException)]
-    if len(errors) == 2 and all(isinstance(e, ProbeError) for e in errors):
-        first = errors[0]
-        assert isinstance(first, ProbeError)
-        raise ProbeError(first.reason, f"{first}; and {errors[1]}") from first
-    if errors:
-        raise errors[0]
-    return r
+    if not errors:
+        return r
+    named = [e for e in errors if isinstance(e, ProbeError)]
+    if len(named) < len(errors):
+        raise next(e for e in errors if not isinstance(e, ProbeError))
+    message = "; and ".join(str(e) for e in named)
+    raise ProbeError(named[0].reason, message, partial=r) from named[0]
 
 
 KIND: ProbeKind[EventBusTarget, EventBusState] = ProbeKind(

@@ -16,7 +16,7 @@ import pytest
 from exporter.catalogue import eventbus as M
 from exporter.probes.eventbus import EventBusState, EventBusTarget
 from exporter.probes.eventbus_canary import CANARY_TYPE, CanaryTracker, decode, encode
-from stack import Redis, Tansu
+from stack import Redis, Tansu, free_port
 from stack.sim_eventbus import EventBusSim
 
 from ..fixtures_eventbus import Outcome, probe_once, sim, target_from
@@ -106,6 +106,24 @@ async def test_round_trip_through_redis_and_stream_is_trimmed(
         await state.aclose()
 
 
+async def test_health_endpoint_down_keeps_the_canary_series(redis_server: Redis) -> None:
+    """Each part reports what it knows: a refused health endpoint fails the run without
+    hiding the canary's round trips, and no health series is invented."""
+    url = f"http://127.0.0.1:{free_port()}/health"
+    target = target_from(_yaml(url, _redis(redis_server.address, "      count: 2")))
+    state = EventBusState(target)
+    try:
+        out = await probe_once(target, state)
+        assert out.reason == "refused", out.error
+        assert "health endpoint" in out.error
+        assert value(out.series, "tradeops_eventbus_canary_received_total", **T) == 2
+        assert value(out.series, "tradeops_eventbus_canary_lost_total", **T) == 0
+        assert value(out.series, "tradeops_eventbus_queue_depth", **T) is None
+        assert value(out.series, "tradeops_eventbus_http_status_code", **T) is None
+    finally:
+        await state.aclose()
+
+
 async def test_out_of_order_delivery_is_counted(sim: EventBusSim, redis_server: Redis) -> None:
     """Forges a stale canary of this probe onto the real stream, because a single Redis
     stream never reorders entries by itself."""
@@ -149,11 +167,19 @@ async def test_broker_stopped_counts_losses_then_recovers(
         await eventually(lambda: received_at_least(1), timeout=15)
         received_before = await metric("tradeops_eventbus_canary_received_total", **T)
         broker.kill()  # SIGTERM would let tansu serve open connections for 5 s more
-        await eventually(lambda: up(0), timeout=10)
-        m = await run.scrape()
-        # a failed run withdraws the data series: no canary counters while down
-        assert value(m, "tradeops_eventbus_canary_lost_total", **T) is None
-        assert value(m, "tradeops_eventbus_queue_depth", **T) is None
+        # the run fails, but the losses show while the transport is down, and the
+        # health endpoint (still answering) keeps its series
+        m = await scrape_until(
+            run,
+            lambda m: (
+                value(m, "tradeops_up", kind="eventbus", target="runtime") == 0
+                and (value(m, "tradeops_eventbus_canary_lost_total", **T) or 0) >= 1
+            ),
+            timeout=10,
+        )
+        assert value(m, "tradeops_eventbus_queue_depth", **T) is not None
+        assert value(m, "tradeops_eventbus_running", **T) == 1
+        lost_while_down = value(m, "tradeops_eventbus_canary_lost_total", **T) or 0
         fails = sum(
             value(m, "tradeops_probe_errors_total", kind="eventbus", target="runtime", reason=r)
             or 0
@@ -173,7 +199,7 @@ async def test_broker_stopped_counts_losses_then_recovers(
         lost = value(m, "tradeops_eventbus_canary_lost_total", **T)
         sent = value(m, "tradeops_eventbus_canary_sent_total", **T)
         received = value(m, "tradeops_eventbus_canary_received_total", **T)
-        assert lost is not None and lost >= 1
+        assert lost is not None and lost >= lost_while_down  # a counter: never withdrawn
         assert sent is not None and received is not None
         assert sent >= received + lost  # every canary is received, lost or in flight
     finally:
