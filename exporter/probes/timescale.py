@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import ssl
 import time
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -158,6 +157,9 @@ class TimescaleState(ProbeState):
         self._ssl = _ssl_arg(target)
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self.isolated: dict[str, bool] = {}
+        """Tables queried one by one since their batch hit statement_timeout; True
+        once a query of the table alone hit it too."""
 
     async def pool(self) -> asyncpg.Pool:
         """The pool; creating it opens no connection (connections open on demand)."""
@@ -311,24 +313,47 @@ def _spec(table: WatchedTable) -> tuple[str, str, str]:
 
 
 async def _tables(
-    r: ProbeResult, name: str, conn: Any, tables: Sequence[WatchedTable], now: float
+    r: ProbeResult, target: TimescaleTarget, conn: Any, ctx: ProbeContext[TimescaleState]
 ) -> None:
-    for i in range(0, len(tables), BATCH):
-        batch = tables[i : i + BATCH]
+    """Newest rows in batches of BATCH tables. A batch that hits statement_timeout is
+    queried table by table from the next run on, so one slow table blinds only itself:
+    the fast ones go back to the batch, the slow one stays alone and is asked last,
+    while the run's time allows."""
+    state, now = ctx.state, ctx.now()
+    batched = [t for t in target.tables if t.name not in state.isolated]
+    alone = sorted(
+        (t for t in target.tables if t.name in state.isolated),
+        key=lambda t: state.isolated[t.name],  # suspects before confirmed slow ones
+    )
+    for i in range(0, len(batched), BATCH):
+        batch = batched[i : i + BATCH]
         try:
             row = await conn.fetchrow(SQL.newest_rows([_spec(t) for t in batch]))
             results: list[tuple[bool, object]] = [(True, v) for v in row.values()]
         except asyncpg.QueryCanceledError:
-            results = [(False, None)] * len(batch)  # too slow: no time to retry one by one
+            results = [(False, None)] * len(batch)  # too slow to retry in this run
+            state.isolated.update(dict.fromkeys((t.name for t in batch), False))
         except asyncpg.PostgresError:
             results = [await _one_table(conn, t) for t in batch]  # find which one failed
         for table, (ok, raw) in zip(batch, results, strict=True):
-            _table_series(r, name, table, ok, raw, now)
+            _table_series(r, target.name, table, ok, raw, now)
+    loop = asyncio.get_running_loop()
+    for table in alone:
+        ok, raw = False, None
+        if loop.time() + target.statement_timeout_s < ctx.deadline:
+            try:
+                ok, raw = await _one_table(conn, table)
+                del state.isolated[table.name]
+            except asyncpg.QueryCanceledError:
+                state.isolated[table.name] = True
+        _table_series(r, target.name, table, ok, raw, now)
 
 
 async def _one_table(conn: Any, table: WatchedTable) -> tuple[bool, object]:
     try:
         return True, await conn.fetchval(SQL.newest_row(*_spec(table)))
+    except asyncpg.QueryCanceledError:
+        raise
     except asyncpg.PostgresError:
         return False, None
 
@@ -356,12 +381,14 @@ async def _jobs(r: ProbeResult, target: TimescaleTarget, conn: Any) -> None:
         r.add(M.JOB_RUNNING, row["job_status"] == "Running", *labels)
 
 
-async def _collect(target: TimescaleTarget, conn: Any, now: float) -> ProbeResult:
+async def _collect(
+    target: TimescaleTarget, conn: Any, ctx: ProbeContext[TimescaleState]
+) -> ProbeResult:
     r = ProbeResult()
     server = await _server(r, target.name, conn)
     await _activity(r, target.name, conn)
     await _replication(r, target.name, conn, bool(server["in_recovery"]))
-    await _tables(r, target.name, conn, target.tables, now)
+    await _tables(r, target, conn, ctx)
     if server["extension_version"] is not None:
         await _hypertables(r, target, conn, server["extension_schema"])
         await _jobs(r, target, conn)
@@ -373,7 +400,7 @@ async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> P
     pool = await ctx.state.pool()
     conn = await pool.acquire()
     try:
-        return await _collect(target, conn, ctx.now())
+        return await _collect(target, conn, ctx)
     except BaseException:
         conn.terminate()  # a cancelled or failed run leaves no half-done protocol state
         raise

@@ -621,6 +621,41 @@ async def test_locked_table_fails_alone_and_fast(
         await holder.close()
 
 
+async def test_slow_table_is_isolated_from_its_batch(
+    postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
+) -> None:
+    """A watched relation slower than statement_timeout (a view that sleeps stands in
+    for a table scanned without an index) cancels its batch once; from the next run
+    on, the fast tables report again and only the slow one stays unknown."""
+    pg = postgres_server
+    create_database(pg, "ts_slow")
+    pg.psql(
+        "CREATE TABLE fast1 (time timestamptz); INSERT INTO fast1 VALUES (now());"
+        " CREATE TABLE fast2 (time timestamptz); INSERT INTO fast2 VALUES (now());"
+        " CREATE VIEW slow AS SELECT now() AS time FROM pg_sleep(5);",
+        "ts_slow",
+    )
+    tables = "".join(f"      - {{name: {t}, table: {t}}}\n" for t in ("fast1", "slow", "fast2"))
+    run: Running = await exporter_factory(
+        _config(pg, "ts_slow", tables=tables, interval="1s", timeout="900ms")
+    )
+    ok = "tradeops_timescale_table_query_success"
+
+    def runs(m: Series) -> float:
+        return value(m, "tradeops_probe_runs_total", **KIND) or 0
+
+    first = await scrape_until(run, lambda m: value(m, ok, **T, table="slow") is not None)
+    assert [value(first, ok, **T, table=t) for t in ("fast1", "slow", "fast2")] == [0, 0, 0]
+    settled = runs(first) + 2  # the suspects asked alone, then the fast ones batched again
+    m = await scrape_until(run, lambda m: runs(m) >= settled and _up(m) == 1, timeout=15)
+    assert value(m, ok, **T, table="fast1") == 1
+    assert value(m, ok, **T, table="fast2") == 1
+    assert value(m, ok, **T, table="slow") == 0
+    newest = "tradeops_timescale_table_newest_row_timestamp_seconds"
+    assert value(m, newest, **T, table="fast1") is not None
+    assert value(m, newest, **T, table="slow") is None
+
+
 async def test_missing_database_is_config(
     postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
 ) -> None:
