@@ -53,7 +53,8 @@ LAST_ATTEMPT_OK = family(
     "backup_last_attempt_success",
     "gauge",
     "1 if the newest finished backup (of any type) succeeded, else 0; running ones are "
-    "not counted.",
+    "not counted. pgBackRest lists only completed backups (0 there means page-checksum "
+    "errors): alert on the age of the last success to catch failed runs.",
     T,
 )
 LAST_ATTEMPT = family(
