@@ -119,7 +119,15 @@ SESSION_INFO = family(
 LOGGED_ON = family(
     "fix_session_logged_on",
     "gauge",
-    "1 if the engine's event log says the session is logged on, 0 after a logout or disconnect.",
+    "1 if the engine's event log says the session is logged on, 0 after a logout or disconnect; "
+    "absent until the log read shows either.",
+    S,
+)
+LAST_LOGON = family(
+    "fix_session_last_logon_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful logon in the event log read since the exporter started "
+    "(plus backfill); absent when none was seen.",
     S,
 )
 NEXT_SENDER_SEQNUM = family(
@@ -173,7 +181,9 @@ HEARTBEAT_INTERVAL = family(
 HEARTBEAT_OVERDUE = family(
     "fix_session_heartbeat_overdue",
     "gauge",
-    "1 while logged on and nothing was received for longer than HeartBtInt plus the grace.",
+    "1 while logged on and nothing was received for longer than HeartBtInt plus the grace; "
+    "0 while logged on within it or logged out (no heartbeat owed); absent while logged_on is "
+    "absent or no Logon HeartBtInt or inbound message was read yet.",
     S,
 )
 HEARTBEAT_JITTER = family(
@@ -274,6 +284,7 @@ FAMILIES = (
     PROBE_PEER_SEQNUM,
     SESSION_INFO,
     LOGGED_ON,
+    LAST_LOGON,
     NEXT_SENDER_SEQNUM,
     NEXT_TARGET_SEQNUM,
     STORE_CREATION,

@@ -93,6 +93,7 @@ class SessionTracker:
         self.clock = Clock()
         self.logged_on: bool | None = None
         self.logon_pending = False
+        self.last_logon: float | None = None
         self.heartbeat_interval: float | None = None
         self.last_in: float | None = None
         self.last_out: float | None = None
@@ -153,7 +154,7 @@ class SessionTracker:
 
     def event(self, line: bytes) -> None:
         """Account for one ``TIME : TEXT`` line of the event log."""
-        _, _, text = line.partition(b" : ")
+        ts_text, sep, text = line.partition(b" : ")
         if text.startswith(_LOGON_ATTEMPT):
             self.logon_pending = True
         elif text.startswith(b"Rejected Logon Attempt"):
@@ -162,6 +163,9 @@ class SessionTracker:
         elif text.startswith((b"Responding to logon request", b"Received logon response")):
             self.logons["success"] += 1
             self.logon_pending, self.logged_on = False, True
+            ts = self.clock(ts_text) if sep else None
+            if ts is not None:
+                self.last_logon = ts
         elif text.startswith(b"Disconnecting"):
             self.disconnects += 1
             if self.logon_pending:
@@ -222,6 +226,13 @@ def _read_store(target: FixStoreTarget, state: FixStoreState) -> None:
 
 
 def _overdue(target: FixStoreTarget, t: SessionTracker, now: float) -> bool | None:
+    """Whether the counterparty is silent past HeartBtInt + grace; None when not knowable.
+
+    Unknown logged-on state (no logon or logout in the log read so far) gives
+    None, never False: an engine that never logged on must not read as healthy.
+    Logged out gives False: no heartbeat is owed, and ``logged_on`` is 0."""
+    if t.logged_on is None:
+        return None
     if not t.logged_on:
         return False
     if t.heartbeat_interval is None or t.last_in is None:
@@ -242,6 +253,7 @@ def _series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRe
     r.add(M.STORE_INTEGRITY, state.integrity_ok, s)
     r.add(M.SEQNUM_REGRESSIONS, state.regressions, s)
     r.add(M.LOGGED_ON, t.logged_on, s)
+    r.add(M.LAST_LOGON, t.last_logon, s)
     r.add(M.LAST_INBOUND, t.last_in, s)
     r.add(M.LAST_OUTBOUND, t.last_out, s)
     r.add(M.HEARTBEAT_INTERVAL, t.heartbeat_interval, s)

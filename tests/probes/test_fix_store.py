@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,12 +49,15 @@ def _msgs(m: Series, direction: str, msg_type: str) -> float:
 async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory: Factory) -> None:
     run: Running = await exporter_factory(_config(fix_acceptor))
     # phase 1: orders and filled executions, then idle heartbeats from the client
+    started = time.time()
     trading = asyncio.create_task(
         sim_fix.run(fix_acceptor.address, orders=4, order_interval=0.1, seconds=3.5)
     )
     await eventually(_until(run, lambda m: value(m, "tradeops_fix_session_logged_on", **S) == 1))
     m = await run.scrape()
     assert value(m, "tradeops_fix_session_heartbeat_overdue", **S) == 0
+    first_logon = value(m, "tradeops_fix_session_last_logon_timestamp_seconds", **S)
+    assert first_logon is not None and started - 0.01 <= first_logon <= time.time()
     stats = await trading
     assert stats.fills == 4
     m = await scrape_until(run, lambda m: value(m, "tradeops_fix_session_logged_on", **S) == 0)
@@ -84,6 +88,7 @@ async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory:
     # phase 2: a client that stops heartbeating makes the engine send a TestRequest;
     # its answer gives the passive round trip. 141=Y on logon resets the store.
     await asyncio.sleep(1.1)  # the .session file has one-second resolution
+    second_started = time.time()
     await sim_fix.run(fix_acceptor.address, orders=0, heartbeats=False, seconds=3)
 
     def second_session(m: Series) -> bool:
@@ -92,6 +97,9 @@ async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory:
         )
 
     m = await scrape_until(run, second_session)
+    second_logon = value(m, "tradeops_fix_session_last_logon_timestamp_seconds", **S)
+    assert second_logon is not None and second_started - 0.01 <= second_logon <= second_started + 1
+    assert value(m, "tradeops_fix_session_heartbeat_overdue", **S) == 0  # logged out: none owed
     assert _msgs(m, "outbound", "test_request") >= 1
     rtt = value(m, "tradeops_fix_session_test_request_roundtrip_seconds", **S)
     assert rtt is not None and 0 <= rtt < 0.5
@@ -103,6 +111,23 @@ async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory:
     size = (fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log").stat()
     assert read == size.st_size  # each byte read once, across many cycles
     assert value(m, "tradeops_up", kind="fix_store", target="sim") == 1
+
+
+async def test_engine_that_never_logged_on_is_not_reported_healthy(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory
+) -> None:
+    """The engine is up with its store, inside the schedule, but no logon happened:
+    its event log says only "Created session". Nothing may read as a healthy 0."""
+    run: Running = await exporter_factory(_config(fix_acceptor))
+    m = await scrape_until(
+        run, lambda m: value(m, "tradeops_up", kind="fix_store", target="sim") == 1
+    )
+    assert value(m, "tradeops_fix_session_in_schedule", **S) == 1
+    assert value(m, "tradeops_fix_session_next_sender_seqnum", **S) == 1
+    assert value(m, "tradeops_fix_session_logged_on", **S) is None
+    assert value(m, "tradeops_fix_session_heartbeat_overdue", **S) is None
+    assert value(m, "tradeops_fix_session_last_logon_timestamp_seconds", **S) is None
+    assert value(m, "tradeops_fix_session_logons_total", **S, result="success") == 0
 
 
 async def test_engine_killed_mid_session_shows_heartbeat_overdue(
