@@ -104,7 +104,11 @@ CANARY_ROUNDTRIP = family(
     T,
 )
 CANARY_OK = family(
-    "redis_canary_success", "gauge", "1 if the canary value read back equals the one written.", T
+    "redis_canary_success",
+    "gauge",
+    "1 if the canary SET succeeded and the value read back equals the one written, "
+    "0 if not (including a SET refused by the server, e.g. read-only replica or OOM).",
+    T,
 )
 HEARTBEAT_PRESENT = family(
     "redis_heartbeat_present",

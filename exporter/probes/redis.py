@@ -4,6 +4,7 @@ keyspace, an opt-in canary write/read, heartbeat keys and streams."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..catalogue import redis as M
+from ..logs import log
 from ..model import (
     Duration,
     HostPort,
@@ -26,6 +28,7 @@ from ..model import (
     parse_host_port,
 )
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
+from ..redact import error_text
 
 _MS_THRESHOLD = 1e11  # a heartbeat value above this is in milliseconds
 
@@ -98,10 +101,24 @@ class RedisState(ProbeState):
             **tls_kwargs(target.tls),
         )
         self._counter = itertools.count()
+        self.canary_error: str | None = None
+        """The canary's last reply error (masked text); None while it succeeds."""
 
     def canary_token(self) -> str:
         """A value unique to this run."""
         return f"{time.time_ns()}-{next(self._counter)}"
+
+    def note_canary(self, target: str, error: str | None) -> None:
+        """Log the canary's reply errors as the scheduler logs failures: WARNING when
+        it starts failing or the error changes, DEBUG while it repeats, INFO when it
+        works again."""
+        if error is None:
+            if self.canary_error is not None:
+                log(logging.INFO, "redis canary recovered", kind="redis", target=target)
+        else:
+            level = logging.DEBUG if error == self.canary_error else logging.WARNING
+            log(level, "redis canary write failed", kind="redis", target=target, error=error)
+        self.canary_error = error
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -109,7 +126,7 @@ class RedisState(ProbeState):
 
 def classify(exc: BaseException) -> Reason | None:
     """Map redis-py exceptions to reasons."""
-    if isinstance(exc, rexc.AuthenticationError | rexc.AuthorizationError):
+    if isinstance(exc, rexc.AuthenticationError | rexc.AuthorizationError | rexc.NoPermissionError):
         return "auth"
     if isinstance(exc, rexc.ResponseError) and any(
         s in str(exc) for s in ("NOAUTH", "WRONGPASS", "NOPERM")
@@ -271,12 +288,22 @@ async def _keys_series(r: ProbeResult, target: RedisTarget, client: aioredis.Red
 
 
 async def _canary(r: ProbeResult, target: RedisTarget, state: RedisState) -> None:
+    """SET and GET the canary key. A reply error (a read-only replica after a
+    failover, OOM under ``noeviction``, an ACL without write rights) is the
+    canary's failure, not the target's: success 0, no round trip, the run goes on.
+    Connection errors and timeouts still fail the run."""
     assert target.canary is not None
     key = target.canary.key or f"tradeops:canary:{target.name}"
     token = state.canary_token()
     start = time.perf_counter()
-    await state.client.set(key, token, px=int(target.canary.ttl * 1000))
-    back = await state.client.get(key)
+    try:
+        await state.client.set(key, token, px=int(target.canary.ttl * 1000))
+        back = await state.client.get(key)
+    except rexc.ResponseError as exc:
+        state.note_canary(target.name, error_text(exc))
+        r.add(M.CANARY_OK, False, target.name)
+        return
+    state.note_canary(target.name, None)
     r.add(M.CANARY_ROUNDTRIP, time.perf_counter() - start, target.name)
     if isinstance(back, bytes):
         back = back.decode(errors="replace")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from exporter.probes.redis import parse_heartbeat
 from stack import Redis
@@ -298,3 +302,195 @@ redis:
         assert {dict(k)["reason"] for k, v in wrong_ca.items() if v} == {"protocol"}
     finally:
         server.stop()
+
+
+def _admin(server: Redis) -> redis.Redis:
+    """A plain client for the test's own set-up commands (the default user)."""
+    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=5)
+
+
+def _canary_logs(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.levelno == level and r.getMessage().startswith("redis canary")
+    ]
+
+
+def _reasons(m: Series, target: str = "cache") -> set[str]:
+    errors = with_label(m, "tradeops_probe_errors_total", kind="redis", target=target)
+    return {dict(k)["reason"] for k, v in errors.items() if v}
+
+
+async def test_canary_on_a_read_only_replica_keeps_the_target_up(
+    redis_server: Redis,
+    tmp_path: Path,
+    exporter_factory: Factory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The address points at a replica (as right after a failover): the canary's
+    SET gets READONLY, the rest of the target is still reported."""
+    secret = "replica-s3cret-pw"
+    replica = Redis(tmp_path / "replica", password=secret).start()
+    caplog.set_level(logging.DEBUG, logger="exporter")
+    try:
+        with redis.Redis(host="127.0.0.1", port=replica.port, password=secret) as admin:
+            admin.execute_command("REPLICAOF", "127.0.0.1", str(redis_server.port))
+            assert admin.config_get("replica-read-only") == {"replica-read-only": "yes"}
+        pw = tmp_path / "pw"
+        pw.write_text(secret)
+        run: Running = await exporter_factory(f"""
+redis:
+  - {{name: cache, address: "{replica.address}", interval: 300ms, timeout: 250ms,
+      password_file: "{pw}", canary: {{ttl: 30s}}}}
+""")
+
+        def refused_thrice(m: Series) -> bool:
+            return (
+                value(m, "tradeops_redis_canary_success", target="cache") == 0
+                and (value(m, "tradeops_probe_runs_total", kind="redis", target="cache") or 0) >= 3
+            )
+
+        m = await scrape_until(run, refused_thrice, timeout=15)
+        assert _up_of(m) == 1
+        assert value(m, "tradeops_redis_role_primary", target="cache") == 0
+        assert value(m, "tradeops_redis_memory_used_bytes", target="cache") is not None
+        assert value(m, "tradeops_redis_canary_roundtrip_seconds", target="cache") is None
+        assert _reasons(m) == set()
+        warnings = _canary_logs(caplog, logging.WARNING)
+        assert len(warnings) == 1, "one WARNING when the canary starts failing, not one per run"
+        fields = getattr(warnings[0], "fields", {})
+        assert fields["target"] == "cache"
+        assert fields["error"].startswith("ReadOnlyError:")
+        assert _canary_logs(caplog, logging.DEBUG), "repeats are logged at DEBUG"
+
+        # the replica is promoted: the canary works again and its recovery is logged
+        with redis.Redis(host="127.0.0.1", port=replica.port, password=secret) as admin:
+            admin.execute_command("REPLICAOF", "NO", "ONE")
+        m = await scrape_until(
+            run, lambda m: value(m, "tradeops_redis_canary_success", target="cache") == 1
+        )
+        assert value(m, "tradeops_redis_role_primary", target="cache") == 1
+        assert value(m, "tradeops_redis_canary_roundtrip_seconds", target="cache") is not None
+        assert _canary_logs(caplog, logging.INFO)
+        for record in caplog.records:
+            assert secret not in record.getMessage()
+            assert secret not in str(getattr(record, "fields", ""))
+    finally:
+        replica.stop()
+
+
+async def test_canary_under_maxmemory_noeviction_keeps_the_target_up(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    with _admin(redis_server) as admin:
+        admin.set("some:data", "x" * 10_000)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            admin.set("more:data", "x")
+    run: Running = await exporter_factory(
+        _config(redis_server, "    canary: {ttl: 30s}", interval="300ms", timeout="250ms")
+    )
+
+    def refused_twice(m: Series) -> bool:
+        return (
+            value(m, "tradeops_redis_canary_success", target="cache") == 0
+            and (value(m, "tradeops_probe_runs_total", kind="redis", target="cache") or 0) >= 2
+        )
+
+    m = await scrape_until(run, refused_twice)
+    assert _up_of(m) == 1
+    assert value(m, "tradeops_redis_memory_max_bytes", target="cache") == 1
+    assert value(m, "tradeops_redis_role_primary", target="cache") == 1
+    assert value(m, "tradeops_redis_canary_roundtrip_seconds", target="cache") is None
+    assert _reasons(m) == set()
+
+    with _admin(redis_server) as admin:
+        admin.config_set("maxmemory", 0)
+    m = await scrape_until(
+        run, lambda m: value(m, "tradeops_redis_canary_success", target="cache") == 1
+    )
+    assert _up_of(m) == 1
+    assert value(m, "tradeops_redis_canary_roundtrip_seconds", target="cache") is not None
+
+
+def _documented_acl() -> str:
+    """The read-only ACL line of docs/redis.md, exactly as documented."""
+    doc = (Path(__file__).parents[2] / "docs" / "redis.md").read_text()
+    found = re.findall(r"`(ACL SETUSER monitor [^`\n]+)`", doc)
+    assert len(found) == 1, "docs/redis.md should hold the ACL on one line in backticks"
+    return str(found[0])
+
+
+def _create_user(server: Redis, acl_line: str, password: str) -> None:
+    words = acl_line.replace(">PASSWORD", f">{password}").split()
+    assert words[:2] == ["ACL", "SETUSER"]
+    with _admin(server) as admin:
+        assert admin.execute_command(*words) in (b"OK", True)
+
+
+async def test_documented_read_only_acl_is_enough_with_a_db(
+    redis_server: Redis, tmp_path: Path, exporter_factory: Factory
+) -> None:
+    _create_user(redis_server, _documented_acl(), "monitor-pw")
+    (tmp_path / "pw").write_text("monitor-pw")
+    with _admin(redis_server) as admin:
+        admin.select(1)
+        admin.set("hb:ingest", int(time.time()))
+        admin.hset("hb:risk", "ts", int(time.time()))
+        admin.xadd("s:orders", {"side": "buy"})
+        admin.xgroup_create("s:orders", "risk", id="0")
+    run: Running = await exporter_factory(
+        _config(
+            redis_server,
+            f"""
+    username: monitor
+    password_file: "{tmp_path / "pw"}"
+    db: 1
+    heartbeats:
+      - {{name: ingest, key: "hb:ingest"}}
+      - {{name: risk, key: "hb:risk", field: ts}}
+    streams:
+      - {{name: orders, key: "s:orders"}}
+""",
+        )
+    )
+    m = await scrape_until(run, lambda m: _up_of(m) is not None)
+    assert _up_of(m) == 1, _reasons(m)
+    t = {"target": "cache"}
+    assert value(m, "tradeops_redis_heartbeat_present", **t, heartbeat="ingest") == 1
+    assert value(m, "tradeops_redis_heartbeat_present", **t, heartbeat="risk") == 1
+    assert value(m, "tradeops_redis_stream_length", **t, stream="orders") == 1
+    assert value(m, "tradeops_redis_stream_last_entry_timestamp_seconds", **t, stream="orders")
+    assert (
+        value(m, "tradeops_redis_stream_group_consumers", **t, stream="orders", group="risk") == 0
+    )
+    assert value(m, "tradeops_redis_db_keys", **t, db="1") == 3
+
+
+async def test_acl_refusing_a_needed_command_is_an_auth_failure(
+    redis_server: Redis, tmp_path: Path, exporter_factory: Factory
+) -> None:
+    """NOPERM reaches redis-py as NoPermissionError, whose text lacks "NOPERM"."""
+    _create_user(redis_server, "ACL SETUSER no-info on >PASSWORD +@all -info ~*", "pw-one")
+    no_select = _documented_acl().replace("monitor", "no-select").replace(" +select", "")
+    _create_user(redis_server, no_select, "pw-two")
+    (tmp_path / "pw1").write_text("pw-one")
+    (tmp_path / "pw2").write_text("pw-two")
+    run: Running = await exporter_factory(f"""
+redis:
+  - {{name: no-info, address: "{redis_server.address}", interval: 1s, timeout: 500ms,
+      username: no-info, password_file: "{tmp_path / "pw1"}"}}
+  - {{name: no-select, address: "{redis_server.address}", interval: 1s, timeout: 500ms,
+      username: no-select, password_file: "{tmp_path / "pw2"}", db: 1}}
+""")
+
+    def both_failed(m: Series) -> bool:
+        return all(_reasons(m, t) for t in ("no-info", "no-select"))
+
+    m = await scrape_until(run, both_failed)
+    for target in ("no-info", "no-select"):
+        assert value(m, "tradeops_up", kind="redis", target=target) == 0
+        assert _reasons(m, target) == {"auth"}
+    assert with_label(m, "tradeops_redis_memory_used_bytes") == {}
