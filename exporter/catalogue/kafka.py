@@ -47,7 +47,8 @@ GROUPS = family(
 FETCH_ERRORS = family(
     "kafka_offset_fetch_errors",
     "gauge",
-    "Groups whose committed offsets could not be read in the last cycle (their lag is absent).",
+    "OffsetFetch errors in the last cycle: one per group whose request failed as a whole, "
+    "one per partition answered with an error code (the lag they hide is absent, not zero).",
     T,
 )
 REQUESTS = family(
@@ -130,7 +131,8 @@ LAG_SECONDS = family(
 TOPIC_LAG = family(
     "kafka_consumer_topic_lag_offsets",
     "gauge",
-    "Offset lag of the group summed over the topic's committed partitions.",
+    "Offset lag of the group summed over the topic's committed partitions (absent in a "
+    "cycle where one of them could not be read).",
     T,
     G,
     TP,
@@ -139,7 +141,7 @@ TOPIC_COMMITTED = family(
     "kafka_consumer_topic_committed_offset",
     "gauge",
     "Sum of the group's committed offsets over the topic's committed partitions; its rate() "
-    "is the consume rate.",
+    "is the consume rate (absent in a cycle where one of them could not be read).",
     T,
     G,
     TP,
@@ -215,7 +217,7 @@ GROUP_STATUS = family(
 GROUP_PARTITIONS_STATUS = family(
     "kafka_consumer_group_partitions",
     "gauge",
-    "Committed partitions of the group by status (ok, warn, rewind, stall, stop).",
+    "Committed partitions of the group read this cycle, by status (ok, warn, rewind, stall, stop).",
     T,
     G,
     "status",
@@ -223,7 +225,7 @@ GROUP_PARTITIONS_STATUS = family(
 GROUP_LAG = family(
     "kafka_consumer_group_lag_offsets",
     "gauge",
-    "Offset lag of the group summed over all its committed partitions.",
+    "Offset lag of the group summed over its committed partitions read this cycle.",
     T,
     G,
 )

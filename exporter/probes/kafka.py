@@ -149,7 +149,7 @@ class KafkaTarget(TargetBase):
 
 # --- state ------------------------------------------------------------------------------
 
-GroupPartition = tuple[str, str, int]
+PartitionKey = tuple[str, int]
 
 
 @dataclass(slots=True)
@@ -157,7 +157,8 @@ class Discovery:
     """What is known about which topics a group commits to."""
 
     topics: set[str] = field(default_factory=set)
-    """Topics with at least one committed partition."""
+    """Topics with at least one committed partition, or one answered with an error
+    (asked again every cycle until it answers)."""
     checked: set[str] = field(default_factory=set)
     """Topics asked about since ``since``."""
     since: float = 0.0
@@ -173,7 +174,9 @@ class KafkaState(ProbeState):
         self.requests = 0
         self.requests_total = 0
         self.tables: dict[tuple[str, int], OffsetTable] = {}
-        self.histories: dict[GroupPartition, PartitionHistory] = {}
+        self.histories: dict[str, dict[PartitionKey, PartitionHistory]] = {}
+        """Status windows: group -> (topic, partition) -> window. Kept while the group is
+        listed and the partition exists, across cycles that could not read it."""
         self.drains: dict[tuple[str, str], DrainHistory] = {}
         self.discovery: dict[str, Discovery] = {}
 
@@ -393,6 +396,31 @@ async def _describe(st: KafkaState, groups: dict[str, Group]) -> None:
             described.assigned = _assigned_topics(protocol_type, members)
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One group's OffsetFetch answer, by partition."""
+
+    committed: dict[PartitionKey, int] = field(default_factory=dict)
+    failed: frozenset[PartitionKey] = frozenset()
+    """Answered with an error code: whether the group committed is unknown."""
+    uncommitted: frozenset[PartitionKey] = frozenset()
+    """Asked, and answered without an error and without a commit."""
+
+
+def _read_offset_fetch(response: Any, asked: Iterable[PartitionKey]) -> Fetched:
+    """Split an OffsetFetch answer (without a group-level error) by partition."""
+    committed: dict[PartitionKey, int] = {}
+    failed: set[PartitionKey] = set()
+    for topic, partitions in response.topics:
+        for partition, offset, _meta, error in partitions:
+            if error:
+                failed.add((topic, partition))
+            elif offset >= 0:
+                committed[(topic, partition)] = offset
+    uncommitted = frozenset(asked).difference(committed, failed)
+    return Fetched(committed, frozenset(failed), uncommitted)
+
+
 def _topics_to_ask(
     st: KafkaState, target: KafkaTarget, name: str, group: Group, topics: set[str], now: float
 ) -> tuple[set[str], bool]:
@@ -410,11 +438,12 @@ async def _fetch_committed(
     cluster: Cluster,
     groups: dict[str, Group],
     now: float,
-) -> tuple[dict[str, dict[tuple[str, int], int]], int]:
-    """Committed offsets per group (only partitions with a commit) and the failures."""
+) -> tuple[dict[str, Fetched], int]:
+    """Each readable group's answer (a group whose request failed as a whole is
+    missing) and the error codes: one per failed group, one per failed partition."""
     topics = set(cluster.partitions)
     limit = asyncio.Semaphore(target.max_concurrent_requests)
-    committed: dict[str, dict[tuple[str, int], int]] = {}
+    fetched: dict[str, Fetched] = {}
     failures = 0
 
     async def one(name: str, group: Group) -> None:
@@ -424,27 +453,21 @@ async def _fetch_committed(
         if full:
             d.checked, d.since = set(), now
         if not ask:
-            committed[name] = {}
+            fetched[name] = Fetched()
             return
-        request = OffsetFetchRequest(
-            name, [(t, sorted(cluster.partitions[t])) for t in sorted(ask)]
-        )
+        asked = [(t, sorted(cluster.partitions[t])) for t in sorted(ask)]
         async with limit:
-            response = await st.send(group.coordinator, request)
+            response = await st.send(group.coordinator, OffsetFetchRequest(name, asked))
         if getattr(response, "error_code", 0):
             failures += 1
             return
-        offsets: dict[tuple[str, int], int] = {}
-        for topic, partitions in response.topics:
-            for partition, offset, _meta, error in partitions:
-                if not error and offset >= 0:
-                    offsets[(topic, partition)] = offset
-        committed[name] = offsets
-        d.topics = (d.topics - ask) | {t for t, _ in offsets}
+        got = fetched[name] = _read_offset_fetch(response, ((t, p) for t, ps in asked for p in ps))
+        failures += len(got.failed)
+        d.topics = (d.topics - ask) | {t for t, _ in got.committed} | {t for t, _ in got.failed}
         d.checked |= ask
 
     await asyncio.gather(*(one(n, g) for n, g in groups.items()))
-    return committed, failures
+    return fetched, failures
 
 
 async def _list_offsets(
@@ -545,41 +568,52 @@ class _TopicAgg:
     expired: int = 0
 
 
+def _window(st: KafkaState, target: KafkaTarget, group: str, key: PartitionKey) -> PartitionHistory:
+    """The status window of one group partition, created on first use."""
+    windows = st.histories.setdefault(group, {})
+    history = windows.get(key)
+    if history is None:
+        history = windows[key] = PartitionHistory(target.status_window)
+    return history
+
+
 def _group_series(
     r: ProbeResult,
     st: KafkaState,
     target: KafkaTarget,
     group_name: str,
     group: Group,
-    offsets: dict[tuple[str, int], int] | None,
+    fetched: Fetched | None,
     log: LogOffsets,
-) -> set[GroupPartition]:
-    """Emit one group's series; returns the group partitions observed."""
+) -> None:
+    """Emit one group's series and add this cycle's points to its windows.
+
+    A partition read this cycle (committed offset and log-end offset) gets a point and
+    its series. One that could not be read (the group's OffsetFetch failed, the partition
+    was answered with an error or has no log-end offset) gets neither: its window is kept
+    as it is (see ``_prune``), its series are absent, and so are the aggregates of its
+    topic, which would be partial. Group-level series cover the partitions read.
+    """
     name, ends, now = target.name, log.ends, log.at
     for state in GROUP_STATES:
         r.add(M.GROUP_STATE, state == group.state, name, group_name, state)
     r.add(M.GROUP_MEMBERS, group.members, name, group_name)
-    if offsets is None:
-        return set()
+    if fetched is None:
+        return
     has_members = bool(group.members)  # unknown counts as none: STALL needs evidence
     per_partition = target.granularity == "partition"
-    seen: set[GroupPartition] = set()
+    read: set[PartitionKey] = set()
     topics: dict[str, _TopicAgg] = defaultdict(_TopicAgg)
     counts = dict.fromkeys(Status, 0)
-    advanced: float | None = None
-    for (topic, partition), committed in offsets.items():
+    for (topic, partition), committed in fetched.committed.items():
         end = ends.get((topic, partition))
         if end is None:
             continue
         lag = max(0, end - committed)
-        key = (group_name, topic, partition)
-        seen.add(key)
-        history = st.histories.get(key)
-        if history is None:
-            history = st.histories[key] = PartitionHistory(target.status_window)
+        read.add((topic, partition))
+        history = _window(st, target, group_name, (topic, partition))
         history.add(Point(now, committed, lag))
         counts[history.status(has_members)] += 1
-        advanced = max(advanced or 0.0, history.moved_at)
         table = st.tables.get((topic, partition))
         estimate = table.time_lag(committed, now) if table is not None else None
         agg = topics[topic]
@@ -597,9 +631,13 @@ def _group_series(
             r.add(M.COMMITTED, committed, *labels)
             r.add(M.LAG, lag, *labels)
             r.add(M.LAG_SECONDS, estimate[0] if estimate else None, *labels)
-    _topic_aggregates(r, st, target, group_name, topics, now)
-    if not seen:
-        return seen
+    windows = st.histories.get(group_name, {})
+    unread = (windows.keys() | fetched.committed.keys() | fetched.failed) - read
+    incomplete = {t for t, _ in unread}
+    complete = {t: a for t, a in topics.items() if t not in incomplete}
+    _topic_aggregates(r, st, target, group_name, complete, now)
+    if not read:
+        return
     worst = max((s for s, n in counts.items() if n), default=Status.OK)
     for status in Status:
         r.add(M.GROUP_STATUS, status == worst, name, group_name, status.label)
@@ -607,8 +645,9 @@ def _group_series(
     r.add(M.GROUP_LAG, sum(a.lag for a in topics.values()), name, group_name)
     ages = [a.max_seconds for a in topics.values() if a.max_seconds is not None]
     r.add(M.GROUP_LAG_SECONDS, max(ages) if ages else None, name, group_name)
+    # over every kept window, read this cycle or not: a real past observation each
+    advanced = max(h.moved_at for h in windows.values())
     r.add(M.GROUP_ADVANCED, advanced, name, group_name)
-    return seen
 
 
 def _topic_aggregates(
@@ -619,6 +658,8 @@ def _topic_aggregates(
     topics: dict[str, _TopicAgg],
     now: float,
 ) -> None:
+    """Per-topic sums, time lag and drain; ``topics`` holds only the topics all of
+    whose known partitions were read this cycle, so no partial point is added."""
     name = target.name
     for topic, agg in topics.items():
         labels = (name, group_name, topic)
@@ -648,19 +689,39 @@ def _remember_ends(
         table.add(end, now)
 
 
+def _gone(key: PartitionKey, cluster: Cluster, fetched: Fetched | None) -> bool:
+    """Whether a listed group's partition is known to be gone: the metadata no longer
+    has it, or the group's OffsetFetch succeeded and holds no commit for it."""
+    topic, partition = key
+    if partition not in cluster.partitions.get(topic, {}):
+        return True
+    return fetched is not None and key in fetched.uncommitted
+
+
 def _prune(
     st: KafkaState,
     cluster: Cluster,
     groups: dict[str, Group],
-    seen: set[GroupPartition],
+    fetched: dict[str, Fetched],
 ) -> None:
-    """Forget partitions, groups and group partitions that are gone."""
+    """Forget what is known to be gone, before this cycle's points are added.
+
+    A group's windows go when ListGroups no longer lists it (or the filter drops it); a
+    partition's window goes when ``_gone``. A group whose OffsetFetch failed, or a
+    partition answered with an error or without a log-end offset, keeps its window
+    unchanged: one unreadable cycle does not restart the status window.
+    """
     for key in [k for k in st.tables if k[1] not in cluster.partitions.get(k[0], {})]:
         del st.tables[key]
-    for gp in [k for k in st.histories if k not in seen]:
-        del st.histories[gp]
-    live_topics = {(g, t) for g, t, _ in seen}
-    for gt in [k for k in st.drains if k not in live_topics]:
+    for name in list(st.histories):
+        windows = st.histories[name]
+        answer = fetched.get(name)
+        for key in [k for k in windows if name not in groups or _gone(k, cluster, answer)]:
+            del windows[key]
+        if not windows:
+            del st.histories[name]
+    live = {(g, t) for g, windows in st.histories.items() for t, _ in windows}
+    for gt in [k for k in st.drains if k not in live]:
         del st.drains[gt]
     for name in [n for n in st.discovery if n not in groups]:
         del st.discovery[name]
@@ -674,7 +735,7 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     cluster = await _metadata(st, target)
     groups = await _list_groups(st, target, cluster)
     await _describe(st, groups)
-    committed, failures = await _fetch_committed(st, target, cluster, groups, ctx.now())
+    fetched, failures = await _fetch_committed(st, target, cluster, groups, ctx.now())
     ends, starts = await _list_offsets(st, cluster)
     log = LogOffsets(ends, starts, ctx.now())
     _remember_ends(st, target, ends, log.at)
@@ -683,10 +744,9 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     _cluster_series(r, target.name, cluster, len(groups))
     r.add(M.FETCH_ERRORS, failures, target.name)
     _topic_series(r, target, cluster, ends, starts)
-    seen: set[GroupPartition] = set()
+    _prune(st, cluster, groups, fetched)
     for group_name, group in groups.items():
-        seen |= _group_series(r, st, target, group_name, group, committed.get(group_name), log)
-    _prune(st, cluster, groups, seen)
+        _group_series(r, st, target, group_name, group, fetched.get(group_name), log)
     r.add(M.REQUESTS, st.requests, target.name)
     r.add(M.REQUESTS_TOTAL, st.requests_total, target.name)
     return r

@@ -1,21 +1,38 @@
-"""The Kafka probe's series built from hand-made cycle data (no broker).
+"""The Kafka probe's series and memory built from hand-made cycle data (no broker).
 
-The test broker cannot delete records (DeleteRecords drops the connection), so
-a committed offset below the log start is exercised here, on the function that
-turns one cycle's offsets into series.
+The test broker cannot delete records (DeleteRecords drops the connection), never
+answers OffsetFetch with an error and has no leader elections, so a committed
+offset below the log start and cycles that cannot read a group or a partition are
+exercised here, on the functions that turn one cycle's answers into series and
+prune the per-partition windows.
 """
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka.protocol.commit import OffsetFetchResponse_v3
 
 from exporter import config as cfg
 from exporter.catalogue import kafka as M
 from exporter.probe import ProbeResult, Sample
-from exporter.probes.kafka import Group, KafkaState, KafkaTarget, LogOffsets, _group_series
+from exporter.probes.kafka import (
+    Cluster,
+    Discovery,
+    Fetched,
+    Group,
+    KafkaState,
+    KafkaTarget,
+    LogOffsets,
+    _fetch_committed,
+    _group_series,
+    _prune,
+    _read_offset_fetch,
+)
+from exporter.probes.kafka_lag import Status
 
 
 def _values(r: ProbeResult, family: object) -> dict[tuple[str, ...], float]:
@@ -32,8 +49,8 @@ def test_group_series_flags_offsets_below_log_start_and_sums_commits() -> None:
     )
     offsets = {("t", 0): 1, ("t", 1): 8, ("u", 0): 7}
     r = ProbeResult()
-    seen = _group_series(r, state, target, "g", Group(coordinator=1, members=2), offsets, log)
-    assert seen == {("g", "t", 0), ("g", "t", 1), ("g", "u", 0)}
+    _group_series(r, state, target, "g", Group(coordinator=1, members=2), Fetched(offsets), log)
+    assert set(state.histories["g"]) == {("t", 0), ("t", 1), ("u", 0)}
     assert _values(r, M.TOPIC_EXPIRED) == {("c", "g", "t"): 1, ("c", "g", "u"): 0}
     assert _values(r, M.TOPIC_COMMITTED) == {("c", "g", "t"): 9, ("c", "g", "u"): 7}
     assert _values(r, M.TOPIC_LAG) == {("c", "g", "t"): 11, ("c", "g", "u"): 0}
@@ -48,11 +65,162 @@ def test_group_without_readable_offsets_reports_state_only() -> None:
     target = KafkaTarget(name="c", bootstrap_servers="127.0.0.1:9092", interval=5, timeout=4)
     r = ProbeResult()
     log = LogOffsets({}, {}, 0.0)
-    seen = _group_series(r, KafkaState(target), target, "g", Group(coordinator=1), None, log)
-    assert seen == set()
+    state = KafkaState(target)
+    _group_series(r, state, target, "g", Group(coordinator=1), None, log)
+    assert state.histories == {}
     assert _values(r, M.GROUP_STATE)[("c", "g", "unknown")] == 1
     assert _values(r, M.GROUP_LAG) == {}
     assert _values(r, M.GROUP_STATUS) == {}
+
+
+# --- cycles that cannot read everything ------------------------------------------
+
+CLUSTER = Cluster(brokers=[], controller=1, partitions={"t": {0: 1, 1: 1}, "u": {0: 1}})
+STOPPED = Group(coordinator=1, state="empty", members=0)
+
+
+def _cycle(
+    state: KafkaState,
+    fetched: dict[str, Fetched],
+    ends: dict[tuple[str, int], int],
+    at: float,
+    groups: dict[str, Group] | None = None,
+    cluster: Cluster = CLUSTER,
+) -> ProbeResult:
+    """What ``probe`` does with one cycle's answers: prune, then add points and emit."""
+    groups = {"g": STOPPED} if groups is None else groups
+    r = ProbeResult()
+    _prune(state, cluster, groups, fetched)
+    log = LogOffsets(ends, dict.fromkeys(ends, 0), at)
+    for name, group in groups.items():
+        _group_series(r, state, state.target, name, group, fetched.get(name), log)
+    return r
+
+
+def _status(r: ProbeResult) -> str | None:
+    on = [labels[2] for labels, v in _values(r, M.GROUP_STATUS).items() if v == 1]
+    return on[0] if on else None
+
+
+def _window_target() -> KafkaTarget:
+    return KafkaTarget(
+        name="c", bootstrap_servers="127.0.0.1:9092", interval=5, timeout=4, status_window=3
+    )
+
+
+def test_missed_cycles_keep_the_window_so_stop_needs_window_real_points_not_a_restart() -> None:
+    state = KafkaState(_window_target())
+    stuck = Fetched({("t", 0): 4, ("u", 0): 5})  # t/0 stuck behind, u/0 caught up
+    ends = {("t", 0): 10, ("t", 1): 0, ("u", 0): 5}
+    r = _cycle(state, {"g": stuck}, ends, 100.0)
+    assert _status(r) == "ok"
+    # the group's OffsetFetch fails as a whole: no point, the windows are kept
+    r = _cycle(state, {}, ends, 200.0)
+    assert _values(r, M.GROUP_STATUS) == {} and _values(r, M.LAG) == {}
+    assert [list(h.commits) for h in state.histories["g"].values()] == [[4], [5]]
+    r = _cycle(state, {"g": stuck}, ends, 300.0)
+    assert _status(r) == "ok"  # two real points: not a full window yet
+    # t/0 has no log-end offset (leader election): absent, no point, window kept
+    r = _cycle(state, {"g": stuck}, {("t", 1): 0, ("u", 0): 5}, 400.0)
+    assert _values(r, M.LAG) == {("c", "g", "u", "0"): 0}
+    assert ("c", "g", "t") not in _values(r, M.TOPIC_LAG)  # a partial sum would lie
+    assert _values(r, M.GROUP_ADVANCED) == {("c", "g"): 100.0}
+    assert list(state.histories["g"][("t", 0)].commits) == [4, 4]
+    # the third real point fills the window: stop, five cycles after the first
+    r = _cycle(state, {"g": stuck}, ends, 500.0)
+    assert _status(r) == "stop"
+    assert state.histories["g"][("t", 0)].status(has_members=False) is Status.STOP
+    # first seen at 100 and never moved since: the missed cycles did not reset it
+    assert _values(r, M.GROUP_ADVANCED) == {("c", "g"): 100.0}
+    assert _values(r, M.LAG)[("c", "g", "t", "0")] == 6
+
+
+def test_partition_answered_with_an_error_keeps_its_window_and_the_drain_rate() -> None:
+    state = KafkaState(_window_target())
+    ends = {("t", 0): 100, ("t", 1): 100, ("u", 0): 0}
+    _cycle(state, {"g": Fetched({("t", 0): 0, ("t", 1): 0})}, ends, 0.0)
+    failed = Fetched({("t", 0): 10}, failed=frozenset({("t", 1)}))
+    r = _cycle(state, {"g": failed}, {k: v + 10 for k, v in ends.items()}, 10.0)
+    assert _values(r, M.COMMITTED) == {("c", "g", "t", "0"): 10}
+    # the topic's sums and drain would cover one partition of two: absent this cycle
+    assert _values(r, M.TOPIC_COMMITTED) == {} and _values(r, M.DRAINING) == {}
+    assert set(state.histories["g"]) == {("t", 0), ("t", 1)}
+    assert len(state.drains[("g", "t")].window) == 1
+    r = _cycle(state, {"g": Fetched({("t", 0): 40, ("t", 1): 40})}, ends, 20.0)
+    # one window over both real points: consumed 80, produced 0 in 20 s, lag 120
+    assert len(state.drains[("g", "t")].window) == 2
+    assert _values(r, M.DRAIN) == {("c", "g", "t"): pytest.approx(30.0)}
+    assert _values(r, M.TOPIC_COMMITTED) == {("c", "g", "t"): 80}
+
+
+def test_vanished_group_deleted_partition_and_dropped_commit_are_pruned() -> None:
+    state = KafkaState(_window_target())
+    ends = {("t", 0): 10, ("t", 1): 10, ("u", 0): 10}
+    everything = Fetched({("t", 0): 1, ("t", 1): 1, ("u", 0): 1})
+    two = {"g": STOPPED, "h": STOPPED}
+    _cycle(state, {"g": everything, "h": everything}, ends, 0.0, groups=two)
+    state.discovery["h"] = Discovery(topics={"t", "u"})
+    assert set(state.histories) == {"g", "h"} and len(state.drains) == 4
+    # h is no longer listed; g's OffsetFetch answered t/1 without a commit; u was deleted
+    no_u = Cluster(brokers=[], controller=1, partitions={"t": {0: 1, 1: 1}})
+    answer = Fetched({("t", 0): 2}, uncommitted=frozenset({("t", 1)}))
+    _cycle(state, {"g": answer}, ends, 10.0, cluster=no_u)
+    assert state.histories == {"g": {("t", 0): state.histories["g"][("t", 0)]}}
+    assert set(state.drains) == {("g", "t")}
+    assert "h" not in state.discovery
+
+
+def test_offset_fetch_answer_is_split_into_committed_failed_and_uncommitted() -> None:
+    """aiokafka's own response struct, encoded and decoded: the test broker never
+    answers OffsetFetch with a per-partition error."""
+    response = OffsetFetchResponse_v3.decode(
+        OffsetFetchResponse_v3(
+            throttle_time_ms=0,
+            topics=[("t", [(0, 7, "", 0), (1, -1, "", 0), (2, -1, "", 14)])],
+            error_code=0,
+        ).encode()
+    )
+    asked = [("t", 0), ("t", 1), ("t", 2), ("t", 3)]  # t/3 not in the answer at all
+    assert _read_offset_fetch(response, asked) == Fetched(
+        {("t", 0): 7},
+        failed=frozenset({("t", 2)}),
+        uncommitted=frozenset({("t", 1), ("t", 3)}),
+    )
+
+
+class _Answers(KafkaState):
+    """A fake ``send``: the test broker (Tansu) answers every OffsetFetch without an
+    error code, so group-level and per-partition errors are forced here."""
+
+    def __init__(self, target: KafkaTarget, answers: dict[str, Any]) -> None:
+        super().__init__(target)
+        self.answers = answers
+
+    async def send(self, node: int, request: Any) -> Any:
+        self.count(1)
+        group = request._consumer_group
+        answer = self.answers[group]
+        return type(answer).decode(answer.encode())
+
+
+async def test_offset_fetch_errors_count_failed_groups_and_failed_partitions() -> None:
+    target = _window_target()
+    cluster = Cluster(brokers=[], controller=1, partitions={"t": {0: 1, 1: 1, 2: 1}})
+    partitions = [(0, 3, "", 0), (1, -1, "", 14), (2, -1, "", 16)]
+    state = _Answers(
+        target,
+        {
+            "g": OffsetFetchResponse_v3(0, [("t", partitions)], 0),
+            "down": OffsetFetchResponse_v3(0, [], 15),  # coordinator not available
+        },
+    )
+    groups = {"g": Group(coordinator=1), "down": Group(coordinator=1)}
+    fetched, failures = await _fetch_committed(state, target, cluster, groups, 0.0)
+    assert failures == 3  # one group as a whole, two partitions
+    assert set(fetched) == {"g"}
+    assert fetched["g"].failed == {("t", 1), ("t", 2)}
+    # a topic answered with errors stays in the group's topics: asked again next cycle
+    assert state.discovery["g"].topics == {"t"}
 
 
 def test_sasl_and_tls_settings_and_secret_handling(
