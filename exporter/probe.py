@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import errno
 import ssl
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Generic, Literal, TypeVar
 
 from .catalogue import Family
@@ -39,6 +41,31 @@ class HistogramSample:
     cumulative_counts: tuple[int, ...]
     sum: float
     count: int
+
+
+class Histogram:
+    """Observations counted into fixed upper bounds (``le``), rendered as a HistogramSample."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
+        """Observations per bucket, not cumulative (above the last bound: in ``count`` only)."""
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        """Count one observation."""
+        i = bisect_left(self.bounds, value)  # the first bound >= value
+        if i < len(self.counts):
+            self.counts[i] += 1
+        self.sum += value
+        self.count += 1
+
+    def sample(self, family: Family, *labels: str) -> HistogramSample:
+        """The cumulative series for ``family`` (whose buckets are ``bounds``)."""
+        return HistogramSample(family, labels, tuple(accumulate(self.counts)), self.sum, self.count)
 
 
 @dataclass(slots=True)

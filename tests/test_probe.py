@@ -7,7 +7,8 @@ import ssl
 import pytest
 
 from exporter.catalogue import core as C
-from exporter.probe import ProbeError, ProbeResult, Sample, classify_error
+from exporter.catalogue.base import family
+from exporter.probe import Histogram, ProbeError, ProbeResult, Sample, classify_error
 
 
 def _wrapped(inner: BaseException) -> Exception:
@@ -53,3 +54,13 @@ def test_result_skips_unknown_values_and_checks_label_count() -> None:
     assert r.samples == [Sample(C.UP, ("redis", "a"), 1.0)]
     with pytest.raises(ValueError, match="takes labels"):
         r.add(C.UP, 1, "redis")
+
+
+def test_histogram_buckets_are_inclusive_upper_bounds_and_cumulative() -> None:
+    fam = family("test_latency_seconds", "histogram", "A test histogram.", buckets=(0.1, 1.0))
+    h = Histogram(fam.buckets)
+    for v in (0.1, 0.5, 5.0):  # on a bound, between bounds, above the last
+        h.observe(v)
+    s = h.sample(fam)
+    assert s.cumulative_counts == (1, 2)
+    assert s.count == 3 and s.sum == pytest.approx(5.6)

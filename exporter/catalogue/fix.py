@@ -198,6 +198,47 @@ TEST_REQUEST_RTT = family(
     "Last outbound TestRequest to the inbound Heartbeat with the same TestReqID, from the log.",
     S,
 )
+ORDER_ACK_BUCKETS: tuple[float, ...] = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.12,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+"""Ack latency buckets: 100 us (an engine answering on the same host) to 2.5 s;
+0.12 is the desk's SLA threshold, so the share under it needs no interpolation."""
+ORDER_ACK_LATENCY = family(
+    "fix_session_order_ack_latency_seconds",
+    "histogram",
+    "Order entry (35=D/G/F) to the first answer with the same ClOrdID (11) in the other "
+    "direction (35=8, or 35=9 for G/F), from FileLog times (microseconds in QuickFIX 1.16); "
+    "answers later than ack_timeout are not observed.",
+    S,
+    buckets=ORDER_ACK_BUCKETS,
+)
+ORDERS_UNACKNOWLEDGED = family(
+    "fix_session_orders_unacknowledged_total",
+    "counter",
+    "Order entries (35=D/G/F) not answered within ack_timeout, or dropped as the oldest "
+    "while max_pending_orders were waiting.",
+    S,
+)
+ORDERS_PENDING = family(
+    "fix_session_orders_pending",
+    "gauge",
+    "Order entries (35=D/G/F) read from the log and still waiting for their answer.",
+    S,
+)
 MESSAGES = family(
     "fix_session_messages_total",
     "counter",
@@ -296,6 +337,9 @@ FAMILIES = (
     HEARTBEAT_OVERDUE,
     HEARTBEAT_JITTER,
     TEST_REQUEST_RTT,
+    ORDER_ACK_LATENCY,
+    ORDERS_UNACKNOWLEDGED,
+    ORDERS_PENDING,
     MESSAGES,
     RESEND_REQUESTS,
     REJECTS,

@@ -24,7 +24,6 @@ from ..catalogue import eventbus as M
 from ..logs import log
 from ..model import EnvSecret, FileSecret, TargetBase, TLSConfig
 from ..probe import (
-    HistogramSample,
     ProbeContext,
     ProbeError,
     ProbeKind,
@@ -414,9 +413,7 @@ async def _canary_round(
 
 def _canary_samples(r: ProbeResult, target: EventBusTarget, state: EventBusState) -> None:
     t, name = state.tracker, target.name
-    r.add_histogram(
-        HistogramSample(M.CANARY_ROUNDTRIP, (name,), tuple(t.bucket_counts), t.rtt_sum, t.received)
-    )
+    r.add_histogram(t.rtt.sample(M.CANARY_ROUNDTRIP, name))
     r.add(M.CANARY_LAST_ROUNDTRIP, t.last_rtt, name)
     r.add(M.CANARY_SENT, t.sent, name)
     r.add(M.CANARY_RECEIVED, t.received, name)

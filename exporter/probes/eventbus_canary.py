@@ -26,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..model import Duration, HostPort, HostTLSConfig, PasswordMixin, StrictModel, parse_host_port
+from ..probe import Histogram
 from .redis import tls_kwargs
 
 CANARY_TYPE = "tradeops.eventbus.canary"
@@ -108,13 +109,12 @@ class CanaryTracker:
     max_seen: int = -1
     pending: dict[int, float] = field(default_factory=dict)
     """Sequence number -> monotonic time it was published."""
-    bucket_counts: list[int] = field(default_factory=list)
-    rtt_sum: float = 0.0
+    rtt: Histogram = field(init=False)
     last_rtt: float | None = None
     last_success: float | None = None
 
     def __post_init__(self) -> None:
-        self.bucket_counts = [0] * len(self.buckets)
+        self.rtt = Histogram(self.buckets)
 
     def new(self, now: float) -> int:
         """Allocate the next canary and start its clock."""
@@ -150,12 +150,9 @@ class CanaryTracker:
             self.lost += 1
             return
         self.received += 1
-        self.rtt_sum += rtt
+        self.rtt.observe(rtt)
         self.last_rtt = rtt
         self.last_success = wall
-        for i, bound in enumerate(self.buckets):
-            if rtt <= bound:
-                self.bucket_counts[i] += 1
 
 
 def encode(instance: str, target: str, seq: int) -> bytes:

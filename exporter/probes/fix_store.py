@@ -9,11 +9,17 @@ tag 49 equals it are outbound, the rest inbound.
 Logs are tailed: each cycle reads only the bytes appended since the last one
 (capped by ``max_read_bytes``), so the cost follows the traffic, not the size
 of the files.
+
+Order acknowledgement latency pairs each order entry (35=D/G/F) with the first
+answer carrying its ClOrdID (11) in the other direction, by the log lines'
+timestamps. The orders waiting for an answer are held in memory only, at most
+``max_pending_orders`` of them; ClOrdIDs are never exported or logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections import Counter, OrderedDict, deque
 from pathlib import Path
@@ -22,13 +28,28 @@ from pydantic import Field, model_validator
 
 from ..catalogue import fix as M
 from ..model import Duration, TargetBase
-from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
+from ..probe import (
+    Histogram,
+    ProbeContext,
+    ProbeError,
+    ProbeKind,
+    ProbeResult,
+    ProbeState,
+)
 from .fix_common import BeginString, CompID, Schedule, in_schedule, msg_type_label
 from .fix_files import Clock, Tail, read_creation_time, read_seqnums
 
 _JITTER_SAMPLES = 32
 _PENDING_TEST_REQUESTS = 64
 _SOH = b"\x01"
+_ORDER_ENTRY = frozenset({"D", "G", "F"})
+_ANSWERED_BY: dict[str, frozenset[str]] = {
+    "8": frozenset({"D", "G", "F"}),  # ExecutionReport answers any order entry
+    "9": frozenset({"G", "F"}),  # OrderCancelReject answers a replace or cancel request
+}
+"""Answer MsgType -> the order-entry MsgTypes it answers."""
+_ORDER_FLOW = frozenset({"D", "G", "F", "8", "9"})
+_MAX_CLORDID_KEY = 64
 _LOGON_ATTEMPT = (
     b"Received logon request",
     b"Initiated logon request",
@@ -57,6 +78,10 @@ class FixStoreTarget(TargetBase):
     max_read_bytes: int = Field(default=32 << 20, ge=4096, le=1 << 30)
     """At most this many bytes of each log per cycle; the rest waits for the next."""
     schedule: Schedule | None = None
+    ack_timeout: Duration = Field(default=30.0, le=86_400)
+    """An order entry not answered this long after it (log time) counts as unacknowledged."""
+    max_pending_orders: int = Field(default=10_000, ge=1, le=1_000_000)
+    """At most this many order entries wait for an answer; beyond, the oldest is dropped."""
 
     @model_validator(mode="after")
     def _distinct_comp_ids(self) -> FixStoreTarget:
@@ -85,11 +110,78 @@ def _field(body: bytes, key: bytes) -> bytes | None:
     return body[i:j] if j >= 0 else body[i:]
 
 
+def _clordid(body: bytes) -> tuple[bytes, int] | None:
+    """The ClOrdID (11) of a raw message as a bounded-size key (long ones are hashed),
+    and where its field starts; None without one."""
+    i = body.find(b"\x0111=")
+    if i < 0:
+        return None
+    j = body.find(_SOH, i + 4)
+    value = body[i + 4 : j] if j >= 0 else body[i + 4 :]
+    if not value:
+        return None
+    if len(value) > _MAX_CLORDID_KEY:
+        value = hashlib.blake2b(value, digest_size=16).digest()
+    return value, i
+
+
+class OrderAcks:
+    """Order entries waiting for their first answer, and the ack latency histogram.
+
+    Keyed by ClOrdID, with the direction the order went: an answer pairs only
+    with an order that went the other way, so the engine may be either the
+    order sender or the venue. The map keeps log order; when it holds
+    ``capacity`` entries the oldest is dropped and counted unacknowledged.
+    """
+
+    def __init__(self, timeout: float, capacity: int, buckets: tuple[float, ...]) -> None:
+        self.timeout = timeout
+        self.capacity = capacity
+        self.pending: dict[bytes, tuple[float, str, bool]] = {}
+        """ClOrdID -> (log time, MsgType, sent outbound), in log order (oldest first)."""
+        self.latency = Histogram(buckets)
+        self.unacknowledged = 0
+
+    def sent(self, outbound: bool, clordid: bytes, msg_type: str, ts: float) -> None:
+        """An order entry; a ClOrdID already waiting keeps its first time."""
+        entry = (ts, msg_type, outbound)
+        if self.pending.setdefault(clordid, entry) is not entry:
+            return
+        if len(self.pending) > self.capacity:
+            del self.pending[next(iter(self.pending))]
+            self.unacknowledged += 1
+
+    def answer(self, outbound: bool, clordid: bytes, msg_type: str, ts: float) -> None:
+        """A possible answer: observed if it answers a waiting order within the timeout."""
+        waiting = self.pending.get(clordid)
+        if waiting is None or waiting[2] == outbound or waiting[1] not in _ANSWERED_BY[msg_type]:
+            return
+        del self.pending[clordid]
+        latency = ts - waiting[0]
+        if latency < 0.0:
+            latency = 0.0  # the engine's clock stepped back
+        if latency > self.timeout:
+            self.unacknowledged += 1  # as if it had expired before the answer was read
+        else:
+            self.latency.observe(latency)
+
+    def expire(self, now: float) -> None:
+        """Count the orders waiting longer than the timeout at ``now`` as unacknowledged."""
+        cutoff = now - self.timeout
+        while self.pending:
+            key, (ts, _, _) = next(iter(self.pending.items()))
+            if ts >= cutoff:
+                return
+            del self.pending[key]
+            self.unacknowledged += 1
+
+
 class SessionTracker:
     """What the logs said so far about one session (counters, last times, state)."""
 
-    def __init__(self, our_comp_id: str) -> None:
+    def __init__(self, our_comp_id: str, orders: OrderAcks) -> None:
         self.ours = our_comp_id.encode()
+        self.orders = orders
         self.clock = Clock()
         self.logged_on: bool | None = None
         self.logon_pending = False
@@ -119,7 +211,9 @@ class SessionTracker:
         outbound = _field(body, b"\x0149=") == self.ours
         direction = "outbound" if outbound else "inbound"
         self.messages[(direction, msg_type_label(mtype))] += 1
-        if mtype == "0" and not outbound:
+        if mtype in _ORDER_FLOW:  # first: most of a trading session's traffic
+            self._order_flow(body, mtype, outbound, ts)
+        elif mtype == "0" and not outbound:
             self._inbound_heartbeat(ts, _field(body, b"\x01112="))
         elif mtype == "1" and outbound:
             test_id = _field(body, b"\x01112=")
@@ -142,6 +236,18 @@ class SessionTracker:
             self.last_out = ts
         else:
             self.last_in = ts
+
+    def _order_flow(self, body: bytes, mtype: str, outbound: bool, ts: float) -> None:
+        found = _clordid(body)
+        if found is None:
+            return
+        clordid, at = found
+        if mtype in _ORDER_ENTRY:
+            # PossDupFlag (43=Y): a resend, not a new order. A header field, so before 11.
+            if body.find(b"\x0143=Y\x01", 0, at + 1) < 0:
+                self.orders.sent(outbound, clordid, mtype, ts)
+        else:
+            self.orders.answer(outbound, clordid, mtype, ts)
 
     def _inbound_heartbeat(self, ts: float, test_id: bytes | None) -> None:
         if test_id:
@@ -183,7 +289,9 @@ class FixStoreState(ProbeState):
     def __init__(self, target: FixStoreTarget) -> None:
         log_dir = target.log_path or target.store_path
         self.lock = threading.Lock()
-        self.tracker = SessionTracker(target.sender_comp_id)
+        buckets = M.ORDER_ACK_LATENCY.buckets
+        orders = OrderAcks(target.ack_timeout, target.max_pending_orders, buckets)
+        self.tracker = SessionTracker(target.sender_comp_id, orders)
         self.messages = Tail(
             log_dir / f"{target.prefix}.messages.current.log", target.backfill_bytes
         )
@@ -260,6 +368,9 @@ def _series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRe
     r.add(M.HEARTBEAT_OVERDUE, _overdue(target, t, now), s)
     r.add(M.HEARTBEAT_JITTER, sum(t.jitter) / len(t.jitter) if t.jitter else None, s)
     r.add(M.TEST_REQUEST_RTT, t.test_rtt, s)
+    r.add_histogram(t.orders.latency.sample(M.ORDER_ACK_LATENCY, s))
+    r.add(M.ORDERS_UNACKNOWLEDGED, t.orders.unacknowledged, s)
+    r.add(M.ORDERS_PENDING, len(t.orders.pending), s)
     for direction in ("inbound", "outbound"):
         for label in (*M.MSG_TYPES.values(), "other"):
             r.add(M.MESSAGES, t.messages[(direction, label)], s, direction, label)
@@ -292,11 +403,21 @@ def collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRe
         state.lock.release()
 
 
+def _expiry_clock(state: FixStoreState, now: float) -> float:
+    """The time pending orders age against: the wall clock once the messages log is
+    read to its end, else the newest line read (an answer may still be in the backlog)."""
+    tail, t = state.messages, state.tracker
+    if tail.backlog == 0 and not tail.rotated:
+        return now
+    return max(t.last_in or 0.0, t.last_out or 0.0)
+
+
 def _collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
     _read_store(target, state)
     tracker = state.tracker
     for line in state.messages.read_lines(target.max_read_bytes):
         tracker.message(line)
+    tracker.orders.expire(_expiry_clock(state, now))
     for line in state.events.read_lines(target.max_read_bytes):
         tracker.event(line)
     return _series(target, state, now)

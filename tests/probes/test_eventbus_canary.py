@@ -229,8 +229,10 @@ def test_tracker_counts_lost_late_and_out_of_order() -> None:
     d = t.new(7.0)
     t.failed(d)
     assert t.lost == 2
-    buckets = dict(zip(t.buckets, t.bucket_counts, strict=True))
+    h = t.rtt.sample(M.CANARY_ROUNDTRIP, "runtime")
+    buckets = dict(zip(t.buckets, h.cumulative_counts, strict=True))
     assert buckets[0.0025] == 0 and buckets[0.005] == 1 and buckets[0.025] == 2
+    assert h.count == 2 and h.sum == pytest.approx(0.024)
     assert t.last_rtt == pytest.approx(0.02)
 
 

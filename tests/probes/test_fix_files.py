@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from exporter.catalogue import fix as M
 from exporter.config import ConfigError, parse
-from exporter.probe import ProbeError, ProbeResult, Sample
+from exporter.probe import HistogramSample, ProbeError, ProbeResult, Sample
 from exporter.probes.fix_common import Schedule
 from exporter.probes.fix_files import Tail, read_seqnums
 from exporter.probes.fix_store import KIND, FixStoreState, FixStoreTarget, collect
@@ -327,6 +328,157 @@ def test_schedule_across_midnight(when: str, inside: bool) -> None:
     assert sched.contains(ts) is inside
 
 
+def _acks(r: ProbeResult) -> tuple[dict[float, int], float, int]:
+    """The ack latency histogram: ({le: cumulative count}, sum, count)."""
+    (h,) = [s for s in r.samples if isinstance(s, HistogramSample)]
+    assert h.family is M.ORDER_ACK_LATENCY and h.labels == ("broker",)
+    return dict(zip(h.family.buckets, h.cumulative_counts, strict=True)), h.sum, h.count
+
+
+def _assert_acked(r: ProbeResult, count: int, total: float, tolerance: float) -> None:
+    """The ack latency histogram holds ``count`` observations summing to ``total``."""
+    _, got_total, got_count = _acks(r)
+    assert got_count == count
+    assert got_total == pytest.approx(total, abs=tolerance)
+
+
+def _order_counts(r: ProbeResult) -> tuple[float, float]:
+    """(unacknowledged_total, pending)."""
+    v = _values(r)
+    return v[("orders_unacknowledged_total", ())], v[("orders_pending", ())]
+
+
+def test_order_unanswered_past_ack_timeout_is_unacknowledged(tmp_path: Path) -> None:
+    """A venue that never answers an order: the stack's acceptor fills every
+    NewOrderSingle, so the silence is written here."""
+    _store(tmp_path)
+    now = float(int(time.time()))
+    _messages_log(tmp_path).write_text(
+        _line(now - 100, _fix("D", "ENGINE", 1, "11=OLD"))
+        + _line(now - 5, _fix("D", "ENGINE", 2, "11=RECENT"))
+    )
+    target = _target(tmp_path)  # ack_timeout 30s by default
+    state = FixStoreState(target)
+    r = collect(target, state, now)
+    assert _order_counts(r) == (1, 1)
+    assert _acks(r) == ({b: 0 for b in M.ORDER_ACK_BUCKETS}, 0.0, 0)
+    r = collect(target, state, now + 26)  # RECENT is now 31 s old
+    assert _order_counts(r) == (2, 0)
+    with _messages_log(tmp_path).open("a") as f:  # a late answer pairs with nothing
+        f.write(_line(now + 26, _fix("8", "BROKER", 1, "11=RECENT", "150=0")))
+    r = collect(target, state, now + 27)
+    assert _order_counts(r) == (2, 0)
+    assert _acks(r)[2] == 0
+
+
+def test_orders_pair_by_clordid_when_interleaved(tmp_path: Path) -> None:
+    """Several orders in flight answered out of order, plus a later fill, an answer
+    for an unknown order, an answer in the wrong direction and a PossDup resend:
+    exact timings a live engine would not reproduce, so the lines are written here."""
+    _store(tmp_path)
+    t = float(int(time.time()) - 60)
+    msgs = [
+        (t, _fix("D", "ENGINE", 1, "11=ORD-A")),
+        (t + 0.001, _fix("D", "ENGINE", 2, "11=ORD-B")),
+        (t + 0.0015, _fix("D", "ENGINE", 3, "43=Y", "11=ORD-A")),  # resend: keeps t
+        (t + 0.002, _fix("8", "ENGINE", 4, "11=ORD-A", "150=0")),  # same direction: no answer
+        (t + 0.003, _fix("8", "BROKER", 1, "11=ORD-B", "150=0")),  # B: 2 ms
+        (t + 0.004, _fix("8", "BROKER", 2, "11=ORD-Z", "150=0")),  # never sent
+        (t + 0.010, _fix("8", "BROKER", 3, "11=ORD-A", "150=0")),  # A: 10 ms
+        (t + 0.200, _fix("8", "BROKER", 4, "11=ORD-A", "150=F")),  # the fill: not a 2nd ack
+        (t + 0.300, _fix("D", "ENGINE", 5, "43=Y", "11=ORD-C")),  # PossDup only: not an order
+    ]
+    _messages_log(tmp_path).write_text("".join(_line(ts, m) for ts, m in msgs))
+    target = _target(tmp_path)
+    r = collect(target, FixStoreState(target), t + 1)
+    buckets, total, count = _acks(r)
+    assert count == 2
+    assert total == pytest.approx(0.012, abs=1e-6)
+    assert buckets[0.001] == 0 and buckets[0.0025] == 1 and buckets[0.01] == 2
+    assert buckets[2.5] == 2
+    assert _order_counts(r) == (0, 0)
+    labels = {lbl for s in r.samples for lbl in s.labels}
+    assert not any("ORD" in lbl for lbl in labels)  # ClOrdIDs never become label values
+
+
+def test_cancel_and_replace_are_answered_by_cancel_reject(tmp_path: Path) -> None:
+    """OrderCancelReject (35=9) answers G and F, in either direction; it does not
+    answer a NewOrderSingle. The stack's venue answers only NewOrderSingle, so
+    these lines are written here."""
+    _store(tmp_path)
+    t = float(int(time.time()) - 60)
+    msgs = [
+        (t, _fix("G", "ENGINE", 1, "11=R1", "41=O1")),
+        (t + 0.004, _fix("9", "BROKER", 1, "11=R1", "41=O1", "434=2")),  # 4 ms
+        (t + 0.1, _fix("F", "ENGINE", 2, "11=C1", "41=O1")),
+        (t + 0.1004, _fix("9", "BROKER", 2, "11=C1", "41=O1", "434=1")),  # 0.4 ms
+        (t + 0.2, _fix("D", "ENGINE", 3, "11=N1")),
+        (t + 0.201, _fix("9", "BROKER", 3, "11=N1", "434=1")),  # not an answer to a D
+        (t + 0.29, _fix("8", "BROKER", 4, "11=N1", "150=8")),  # 90 ms, a reject report
+        (t + 0.4, _fix("F", "BROKER", 5, "11=VC1", "41=VO1")),  # venue side: F inbound ...
+        (t + 0.4002, _fix("9", "ENGINE", 4, "11=VC1", "41=VO1", "434=1")),  # ... 9 out: 0.2 ms
+    ]
+    _messages_log(tmp_path).write_text("".join(_line(ts, m) for ts, m in msgs))
+    target = _target(tmp_path)
+    r = collect(target, FixStoreState(target), t + 1)
+    buckets, total, count = _acks(r)
+    assert count == 4
+    assert total == pytest.approx(0.004 + 0.0004 + 0.09 + 0.0002, abs=1e-5)
+    assert buckets[0.00025] == 1 and buckets[0.0005] == 2 and buckets[0.005] == 3
+    assert buckets[0.05] == 3 and buckets[0.1] == 4
+    assert _order_counts(r) == (0, 0)
+
+
+def test_pending_orders_are_bounded_dropping_the_oldest(tmp_path: Path) -> None:
+    """More orders waiting than max_pending_orders (a venue that stopped answering
+    a busy session), written here because the stack's venue answers at once."""
+    _store(tmp_path)
+    t = float(int(time.time()) - 10)
+    orders = "".join(_line(t + i * 0.1, _fix("D", "ENGINE", i + 1, f"11=ORD{i}")) for i in range(5))
+    _messages_log(tmp_path).write_text(orders)
+    target = _target(tmp_path, max_pending_orders=3)
+    state = FixStoreState(target)
+    r = collect(target, state, t + 1)
+    assert _order_counts(r) == (2, 3)  # ORD0 and ORD1 dropped
+    with _messages_log(tmp_path).open("a") as f:
+        f.write(_line(t + 1, _fix("8", "BROKER", 1, "11=ORD0", "150=0")))  # dropped: ignored
+        f.write(_line(t + 1, _fix("8", "BROKER", 2, "11=ORD4", "150=0")))
+    r = collect(target, state, t + 1)
+    assert _order_counts(r) == (2, 2)
+    _assert_acked(r, 1, 0.6, 1e-5)
+
+
+def test_pending_order_waits_through_a_read_backlog_and_a_rotation(tmp_path: Path) -> None:
+    """An old order whose answer is still in the unread backlog ages by log time,
+    not the wall clock; one answered in the next file after a rotation pairs.
+    logrotate and the read cap cannot be driven on a live engine."""
+    _store(tmp_path)
+    log = _messages_log(tmp_path)
+    t = float(int(time.time()) - 1000)  # far older than ack_timeout by the wall clock
+    filler = "".join(_line(t + 0.001, _fix("0", "BROKER", i)) for i in range(2, 60))
+    log.write_text(
+        _line(t, _fix("D", "ENGINE", 1, "11=SLOW"))
+        + filler
+        + _line(t + 0.002, _fix("8", "BROKER", 60, "11=SLOW", "150=0"))
+        + _line(t + 0.003, _fix("D", "ENGINE", 2, "11=ROT"))
+    )
+    assert log.stat().st_size > 4096
+    target = _target(tmp_path, max_read_bytes=4096)
+    state = FixStoreState(target)
+    r = collect(target, state, t + 1000)
+    assert _values(r)[("log_backlog_bytes", ("messages",))] > 0
+    assert _order_counts(r) == (0, 1)  # SLOW waits: its answer is in the backlog
+    r = collect(target, state, t + 1.0)
+    _assert_acked(r, 1, 0.002, 1e-6)
+    assert _order_counts(r) == (0, 1)  # ROT waits
+    os.rename(log, tmp_path / f"{PREFIX}.messages.backup.log")
+    log.write_text(_line(t + 0.5, _fix("8", "BROKER", 61, "11=ROT", "150=0")))
+    r = collect(target, state, t + 1.0)
+    _assert_acked(r, 2, 0.002 + 0.497, 1e-5)
+    assert _order_counts(r) == (0, 0)
+    assert _values(r)[("log_reopens_total", ("messages",))] == 1
+
+
 def test_tail_of_a_missing_file_reads_nothing(tmp_path: Path) -> None:
     tail = Tail(tmp_path / "absent.log", backfill=0)
     assert tail.read_lines(1024) == []
@@ -343,6 +495,22 @@ def test_tail_of_a_missing_file_reads_nothing(tmp_path: Path) -> None:
         (
             "sender_comp_id: ENGINE\n    max_read_bytes: 10",
             "cfg.yml: fix_store[0].max_read_bytes: Input should be greater than or equal to 4096",
+        ),
+        (
+            "sender_comp_id: ENGINE\n    ack_timeout: 0s",
+            "cfg.yml: fix_store[0].ack_timeout: must be greater than zero",
+        ),
+        (
+            "sender_comp_id: ENGINE\n    ack_timeout: 2d",
+            "cfg.yml: fix_store[0].ack_timeout: expected a duration such as 15s or 500ms",
+        ),
+        (
+            "sender_comp_id: ENGINE\n    ack_timeout: 25h",
+            "cfg.yml: fix_store[0].ack_timeout: Input should be less than or equal to 86400",
+        ),
+        (
+            "sender_comp_id: ENGINE\n    max_pending_orders: 0",
+            "cfg.yml: fix_store[0].max_pending_orders: Input should be greater than or equal to 1",
         ),
         (
             "sender_comp_id: ENGINE\n    schedule: {weekdays: [funday]}",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from stack import sim_fix
 from stack.fix import FixAcceptor
@@ -111,6 +114,46 @@ async def test_reads_a_live_session(fix_acceptor: FixAcceptor, exporter_factory:
     size = (fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log").stat()
     assert read == size.st_size  # each byte read once, across many cycles
     assert value(m, "tradeops_up", kind="fix_store", target="sim") == 1
+
+
+ACK = "tradeops_fix_session_order_ack_latency_seconds"
+
+
+def _acks_in_log(log_text: str) -> list[float]:
+    """Ack latencies computed straight from the engine's message log, independently
+    of the reader: inbound D -> the first outbound 8 with the same ClOrdID (11).
+    Also checks the line timestamps: nine digits, of which the last three are 0."""
+    sent: dict[str, dt.datetime] = {}
+    acks: list[float] = []
+    for line in log_text.splitlines():
+        stamp, _, raw = line.partition(" : ")
+        assert len(stamp) == 27 and stamp[-3:] == "000", stamp  # microsecond resolution
+        when = dt.datetime.strptime(stamp[:24], "%Y%m%d-%H:%M:%S.%f")
+        fields = dict(f.split("=", 1) for f in raw.split("\x01") if f)
+        if fields["35"] == "D" and fields["49"] == "SIM":
+            sent[fields["11"]] = when
+        elif fields["35"] == "8" and fields["49"] == "VENUE" and fields["11"] in sent:
+            acks.append((when - sent.pop(fields["11"])).total_seconds())
+    return acks
+
+
+async def test_order_ack_latency_from_a_live_session(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory
+) -> None:
+    """The acceptor's log is the venue's side: D inbound, its 8 outbound."""
+    run: Running = await exporter_factory(_config(fix_acceptor))
+    stats = await sim_fix.run(fix_acceptor.address, orders=6, order_interval=0.05, seconds=1.0)
+    assert stats.fills == 6
+    m = await scrape_until(run, lambda m: value(m, f"{ACK}_count", **S) == stats.fills)
+    total = value(m, f"{ACK}_sum", **S)
+    assert total is not None and total > 0
+    assert value(m, f"{ACK}_bucket", **S, le="0.25") == stats.fills  # all small
+    assert value(m, "tradeops_fix_session_orders_unacknowledged_total", **S) == 0
+    assert value(m, "tradeops_fix_session_orders_pending", **S) == 0
+    log = fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log"
+    acks = _acks_in_log(log.read_text())
+    assert len(acks) == stats.fills and all(0 < a < 0.25 for a in acks)
+    assert total == pytest.approx(sum(acks), abs=1e-5)
 
 
 async def test_engine_that_never_logged_on_is_not_reported_healthy(
