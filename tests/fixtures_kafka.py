@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -92,3 +93,30 @@ async def delete_group(bootstrap: str, group: str) -> None:
         assert all(code == 0 for _, code in response.results), response
     finally:
         await client.close()
+
+
+async def log_offsets(
+    bootstrap: str, topic: str, partitions: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """(log-start, log-end) offset of each partition, as a plain consumer sees them."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    by_partition = [{tp.partition: o for tp, o in got.items()} for got in (starts, ends)]
+    return by_partition[0], by_partition[1]
+
+
+async def describe_cluster(bootstrap: str) -> dict[str, Any]:
+    """The brokers and controller, as aiokafka's admin client reports them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    await admin.start()
+    try:
+        cluster: dict[str, Any] = await admin.describe_cluster()
+        return cluster
+    finally:
+        await admin.close()

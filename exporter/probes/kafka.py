@@ -531,21 +531,20 @@ def _topic_series(
     per_partition = target.granularity == "partition"
     for topic, leaders in cluster.partitions.items():
         r.add(M.TOPIC_PARTITIONS, len(leaders), name, topic)
-        end_sum = retained = 0
-        complete = True
+        end_sum: int | None = 0
+        retained: int | None = 0  # each None once a partition lacks its offset: no partial sums
         for partition in leaders:
             end, start = ends.get((topic, partition)), starts.get((topic, partition))
-            if end is None:
-                complete = False
-                continue
-            end_sum += end
-            retained += end - start if start is not None else 0
-            if per_partition:
+            end_sum = None if end is None or end_sum is None else end_sum + end
+            if end is None or start is None or retained is None:
+                retained = None
+            else:
+                retained += end - start
+            if per_partition and end is not None:
                 r.add(M.PARTITION_END, end, name, topic, str(partition))
                 r.add(M.PARTITION_START, start, name, topic, str(partition))
-        if complete:
-            r.add(M.TOPIC_END, end_sum, name, topic)
-            r.add(M.TOPIC_RETAINED, retained, name, topic)
+        r.add(M.TOPIC_END, end_sum, name, topic)
+        r.add(M.TOPIC_RETAINED, retained, name, topic)
 
 
 @dataclass(frozen=True, slots=True)

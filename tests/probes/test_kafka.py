@@ -17,9 +17,20 @@ import pytest
 from aiokafka import TopicPartition
 
 from exporter import config as cfg
+from exporter.catalogue import kafka as M
+from exporter.probe import ProbeResult, Sample
+from exporter.probes.kafka import Cluster, KafkaTarget, _topic_series
 from stack import Tansu, free_port
 
-from ..fixtures_kafka import commit, create_topic, delete_group, member, produce
+from ..fixtures_kafka import (
+    commit,
+    create_topic,
+    delete_group,
+    describe_cluster,
+    log_offsets,
+    member,
+    produce,
+)
 from ..helpers import Running, Series, eventually, parse, scrape_until, value, with_label
 
 Factory = Callable[..., Any]
@@ -112,6 +123,31 @@ async def test_offset_lag_per_partition_and_no_series_without_commit(
     assert value(m, "tradeops_kafka_partition_end_offset", **t, topic=topic, partition="2") == 0
     assert value(m, "tradeops_kafka_topic_end_offset", **t, topic=topic) == 8
     assert value(m, "tradeops_kafka_topic_partitions", **t, topic=topic) == 3
+    # log starts and retained messages, against what a plain consumer is told
+    starts, ends = await log_offsets(bs, topic, 3)
+    assert ends == {0: 5, 1: 3, 2: 0}
+    for p, start in starts.items():
+        got = value(m, "tradeops_kafka_partition_start_offset", **t, topic=topic, partition=str(p))
+        assert got == start, p
+    retained = sum(ends[p] - starts[p] for p in ends)
+    assert value(m, "tradeops_kafka_topic_retained_messages", **t, topic=topic) == retained
+    # brokers and controller, against aiokafka's admin client
+    cluster = await describe_cluster(bs)
+    brokers = {
+        frozenset(
+            {
+                "target": "main",
+                "broker_id": str(b["node_id"]),
+                "address": f"{b['host']}:{b['port']}",
+                "rack": b["rack"] or "",
+            }.items()
+        ): 1.0
+        for b in cluster["brokers"]
+    }
+    assert with_label(m, "tradeops_kafka_broker_info") == brokers
+    assert value(m, "tradeops_kafka_controller_id", **t) == cluster["controller_id"]
+    # a healthy broker answers every OffsetFetch without an error
+    assert value(m, "tradeops_kafka_offset_fetch_errors", **t) == 0
     # the idle group has a member but no commits on the topic: state and members, no lag
     assert with_label(m, "tradeops_kafka_consumer_lag_offsets", group=idle, topic=topic) == {}
     assert with_label(m, "tradeops_kafka_consumer_topic_lag_offsets", group=idle, topic=topic) == {}
@@ -131,6 +167,40 @@ async def test_offset_lag_per_partition_and_no_series_without_commit(
     assert _status(m, group) == "stop"
     assert value(m, parts, **t, group=group, status="stop") == 1
     assert value(m, parts, **t, group=group, status="ok") == 1
+
+
+def _topic_samples(
+    ends: dict[tuple[str, int], int], starts: dict[tuple[str, int], int]
+) -> dict[object, dict[tuple[str, ...], float]]:
+    """The per-topic series ``_topic_series`` makes of one cycle's log offsets."""
+    target = KafkaTarget(name="c", bootstrap_servers="127.0.0.1:9092", interval=5, timeout=4)
+    partitions: dict[str, dict[int, int]] = {}
+    for topic, partition in ends.keys() | starts.keys():
+        partitions.setdefault(topic, {})[partition] = 1
+    r = ProbeResult()
+    _topic_series(r, target, Cluster(brokers=[], controller=1, partitions=partitions), ends, starts)
+    out: dict[object, dict[tuple[str, ...], float]] = {}
+    for s in r.samples:
+        if isinstance(s, Sample):
+            out.setdefault(s.family, {})[s.labels] = s.value
+    return out
+
+
+def test_retained_messages_count_from_the_log_start() -> None:
+    """Hand-made offsets, no broker: Tansu cannot move a log start (DeleteRecords drops
+    the connection), so a start above 0 is only reachable this way."""
+    got = _topic_samples(ends={("t", 0): 10, ("t", 1): 7}, starts={("t", 0): 4, ("t", 1): 7})
+    assert got[M.PARTITION_START] == {("c", "t", "0"): 4, ("c", "t", "1"): 7}
+    assert got[M.TOPIC_RETAINED] == {("c", "t"): 6}
+
+
+def test_retained_messages_are_absent_when_a_log_start_is_missing() -> None:
+    """Hand-made offsets, no broker: the earliest ListOffsets failing for a partition
+    whose latest one answered (a leader change between the two) cannot be forced on
+    Tansu. The sum would be partial, and docs/kafka.md says partial sums are absent."""
+    got = _topic_samples(ends={("t", 0): 10, ("t", 1): 7}, starts={("t", 0): 4})
+    assert got[M.TOPIC_END] == {("c", "t"): 17}
+    assert got.get(M.TOPIC_RETAINED, {}) == {}
 
 
 async def test_stopped_consumer_stops_time_lag_grows_and_catch_up_is_ok(
@@ -162,6 +232,7 @@ async def test_stopped_consumer_stops_time_lag_grows_and_catch_up_is_ok(
     assert value(m, "tradeops_kafka_consumer_lag_offsets", **g, topic=topic, partition="0") == 0
     assert value(m, "tradeops_kafka_consumer_lag_seconds", **g, topic=topic, partition="0") == 0
     assert value(m, "tradeops_kafka_consumer_topic_drain_seconds", **g, topic=topic) == 0
+    assert value(m, "tradeops_kafka_consumer_topic_max_lag_seconds", **g, topic=topic) == 0
 
 
 async def test_member_present_but_stuck_is_stall_and_rewind_is_seen(
@@ -416,6 +487,9 @@ async def test_time_lag_is_interpolated_between_log_end_samples(
     # the first unconsumed message was produced between `produced` and `done`, and its
     # estimate lies between the samples around that moment
     assert lag is not None and probed - done - 1.2 < lag < probed - produced + 1.2
+    # one partition: the topic's worst time lag is that estimate, within the same bounds
+    topic_lag = value(m, "tradeops_kafka_consumer_topic_max_lag_seconds", **g)
+    assert topic_lag is not None and probed - done - 1.2 < topic_lag < probed - produced + 1.2
     assert value(m, "tradeops_kafka_consumer_topic_lag_seconds_lower_bound", **g) == 0
     assert value(m, "tradeops_kafka_consumer_lag_offsets", **g, partition="0") == 3
     assert _status(m, group) == "ok"  # the lag was zero earlier in the window
