@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,10 @@ async def test_fresh_dump_reports_recent_backup_and_verified_checksum(
     pg, _ = archived_pg
     before = time.time()
     dump = dump_backup(pg, backup_dir)
+    started = time.time()
     run: Running = await exporter_factory(_yaml(f"{{type: directory, path: {backup_dir}}}"))
     m = await _settled(run)
+    scraped = time.time()
     t = {"target": "set"}
     assert value(m, "tradeops_up", kind="backups", **t) == 1
     finish = value(m, "tradeops_backup_last_success_timestamp_seconds", **t, type="full")
@@ -83,6 +86,8 @@ async def test_fresh_dump_reports_recent_backup_and_verified_checksum(
     assert value(m, "tradeops_backup_last_size_bytes", **t, type="full") == size
     assert value(m, "tradeops_backup_retention_window_backups", **t, type="full") == 1
     assert value(m, "tradeops_backup_checksum_ok", **t) == 1
+    verified = value(m, "tradeops_backup_checksum_verified_timestamp_seconds", **t)
+    assert verified is not None and started <= verified <= scraped
     assert value(m, "tradeops_backup_invalid_manifests", **t) == 0
     assert value(m, "tradeops_backup_last_attempt_success", **t) == 1
     rpo = value(m, "tradeops_backup_rpo_seconds", **t)
@@ -127,10 +132,16 @@ async def test_checksum_of_a_large_file_resumes_across_runs(
         for _ in range(runs_needed - 1):
             s = _samples(await _probe_once(target, state))
             assert ("tradeops_backup_checksum_ok", ("set",)) not in s
+            assert ("tradeops_backup_checksum_verified_timestamp_seconds", ("set",)) not in s
             progress.append(s[("tradeops_backup_checksum_progress_ratio", ("set",))])
         assert progress == sorted(progress) and 0 < progress[0] < progress[-1] < 1
+        last_run = time.time()
         s = _samples(await _probe_once(target, state))
+        finished = time.time()
         assert s[("tradeops_backup_checksum_ok", ("set",))] == 1
+        # when the hash completed, not when it began runs earlier
+        verified = s[("tradeops_backup_checksum_verified_timestamp_seconds", ("set",))]
+        assert last_run <= verified <= finished
         assert s[("tradeops_backup_checksum_progress_ratio", ("set",))] == 1
     finally:
         await state.aclose()
@@ -222,7 +233,7 @@ async def test_snapshot_dumps_count_their_rpo_from_the_start(backup_dir: Path) -
 async def test_pgbackrest_stanza_backups_and_wal_archive(
     archived_pg: Archived, exporter_factory: Factory
 ) -> None:
-    _, rest = archived_pg
+    pg, rest = archived_pg
     cmd = json.dumps(rest.command)
     run: Running = await exporter_factory(
         _yaml(
@@ -243,6 +254,16 @@ async def test_pgbackrest_stanza_backups_and_wal_archive(
         newest_full
     )
     assert newest_full > time.time() - 600
+    full = max(
+        (b for b in info["backup"] if b["type"] == "full"), key=lambda b: b["timestamp"]["stop"]
+    )
+    repo_size = value(m, "tradeops_backup_last_repository_size_bytes", **t, type="full")
+    assert repo_size == full["info"]["repository"]["delta"] > 0
+    # the newest archived segment's timeline: pgBackRest's name for it and the server's own
+    newest_wal = max(a["max"] for a in info["archive"])
+    timeline = value(m, "tradeops_backup_pgbackrest_wal_archive_timeline", **t)
+    assert timeline == int(newest_wal[:8], 16)
+    assert timeline == int(pg.psql("SELECT timeline_id FROM pg_control_checkpoint()"))
     lo = value(m, "tradeops_backup_pgbackrest_wal_archive_min_bytes", **t)
     hi = value(m, "tradeops_backup_pgbackrest_wal_archive_max_bytes", **t)
     assert lo is not None and hi is not None and hi > lo
@@ -265,6 +286,11 @@ async def test_pgbackrest_new_backup_moves_the_timestamp(archived_pg: Archived) 
     key = ("tradeops_backup_last_success_timestamp_seconds", ("set", "incr"))
     assert key not in before or after[key] > before[key]
     assert after[key] > time.time() - 120
+    incrs = [b for b in rest.info()[0]["backup"] if b["type"] == "incr"]
+    repo = max(incrs, key=lambda b: b["timestamp"]["stop"])["info"]["repository"]
+    # what the incremental added, not the size of the whole set it restores from
+    assert repo["delta"] < repo["size"]
+    assert after[("tradeops_backup_last_repository_size_bytes", ("set", "incr"))] == repo["delta"]
 
 
 async def test_pgbackrest_missing_stanza_is_reported_not_failed(archived_pg: Archived) -> None:
@@ -406,11 +432,19 @@ async def test_restore_drill_records(
     m = await _settled(run)
     t = {"target": "set"}
     assert value(m, "tradeops_backup_restore_drill_last_success", **t) == 1
+    assert value(m, "tradeops_backup_restore_drill_last_timestamp_seconds", **t) == (
+        pytest.approx(ok_at, abs=0.01)
+    )
+    assert value(m, "tradeops_backup_restore_drill_last_duration_seconds", **t) == 4.5
+    assert value(m, "tradeops_backup_restore_drill_last_checksums_verified", **t) == 3
     assert value(m, "tradeops_backup_restore_drill_last_success_timestamp_seconds", **t) == (
         pytest.approx(ok_at, abs=0.01)
     )
     assert value(m, "tradeops_backup_restore_drill_last_rows_verified", **t) == 20000
-    write_drill_record(record, False, duration=1.0, checksums=0, checksums_failed=2)
+    failed_at = time.time() - 30
+    write_drill_record(
+        record, False, timestamp=failed_at, duration=1.0, checksums=0, checksums_failed=2
+    )
 
     m = await scrape_until(
         run, lambda m: value(m, "tradeops_backup_restore_drill_last_success", **t) == 0
@@ -419,6 +453,11 @@ async def test_restore_drill_records(
         pytest.approx(ok_at, abs=0.01)
     )
     assert value(m, "tradeops_backup_restore_drill_last_checksums_failed", **t) == 2
+    assert value(m, "tradeops_backup_restore_drill_last_timestamp_seconds", **t) == (
+        pytest.approx(failed_at, abs=0.01)
+    )
+    assert value(m, "tradeops_backup_restore_drill_last_duration_seconds", **t) == 1.0
+    assert value(m, "tradeops_backup_restore_drill_last_checksums_verified", **t) == 0
     record.write_text("{not json")
 
     async def protocol() -> bool:
@@ -445,6 +484,13 @@ async def test_real_restore_drill_writes_a_record(archived_pg: Archived, tmp_pat
         await state.aclose()
     assert s[("tradeops_backup_restore_drill_last_success", ("set",))] == 1
     assert s[("tradeops_backup_restore_drill_last_rows_verified", ("set",))] == 20000
+    written = json.loads(record.read_text())
+    duration = s[("tradeops_backup_restore_drill_last_duration_seconds", ("set",))]
+    assert duration == written["duration_seconds"] and 0 < duration < 120
+    assert s[("tradeops_backup_restore_drill_last_checksums_verified", ("set",))] == 1
+    when = datetime.fromisoformat(written["timestamp"].replace("Z", "+00:00")).timestamp()
+    assert s[("tradeops_backup_restore_drill_last_timestamp_seconds", ("set",))] == when
+    assert time.time() - 120 < when <= time.time()
 
 
 async def test_an_empty_drill_directory_says_so(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
@@ -52,6 +53,10 @@ async def test_healthy_server_reports_its_state(
     )
     client.recv(4096)
     client.close()
+    with _admin(redis_server) as admin:
+        admin.xgroup_createconsumer("s:orders", "risk", "pricer")
+        consumers = admin.xinfo_groups("s:orders")[0]["consumers"]
+    assert consumers == 1
     run: Running = await exporter_factory(
         _config(
             redis_server,
@@ -99,6 +104,10 @@ async def test_healthy_server_reports_its_state(
     assert value(m, "tradeops_redis_stream_length", **t, stream="orders") == 1
     assert value(m, "tradeops_redis_stream_group_lag", **t, stream="orders", group="risk") == 1
     assert value(m, "tradeops_redis_stream_group_pending", **t, stream="orders", group="risk") == 0
+    assert (
+        value(m, "tradeops_redis_stream_group_consumers", **t, stream="orders", group="risk")
+        == consumers
+    )
     last_entry = value(
         m, "tradeops_redis_stream_last_entry_timestamp_seconds", **t, stream="orders"
     )
@@ -494,3 +503,159 @@ redis:
         assert value(m, "tradeops_up", kind="redis", target=target) == 0
         assert _reasons(m, target) == {"auth"}
     assert with_label(m, "tradeops_redis_memory_used_bytes") == {}
+
+
+async def _later_run(run: Running) -> Series:
+    """The scrape of a successful run that started after this call: the scrape shows
+    the newest finished run, and run N+2 starts only once N+1 (begun after the call
+    at the latest) has finished."""
+    seen = await run.runs()
+
+    def later(m: Series) -> bool:
+        runs = value(m, "tradeops_probe_runs_total", kind="redis", target="cache") or 0
+        return runs >= seen + 2 and _up_of(m) == 1
+
+    return await scrape_until(run, later)
+
+
+async def _until_info(admin: redis.Redis, check: Callable[[dict[str, Any]], bool]) -> None:
+    async def holds() -> bool:
+        return check(admin.info())
+
+    await eventually(holds)
+
+
+async def test_memory_clients_and_keyspace_counters_match_info(
+    redis_server: Redis, exporter_factory: Factory
+) -> None:
+    t = {"target": "cache"}
+    admin = _admin(redis_server)
+    blocker = socket.create_connection(("127.0.0.1", redis_server.port))
+    try:
+        # evict for real: a limit just above the memory in use, then 2 MB of writes
+        admin.config_set("maxmemory-policy", "allkeys-random")
+        admin.config_set("maxmemory", admin.info("memory")["used_memory"] + 256 * 1024)
+        for batch in range(20):
+            pipe = admin.pipeline(transaction=False)
+            for i in range(100):
+                pipe.set(f"filler:{batch}:{i}", "x" * 1024)
+            pipe.execute()
+        evicted = admin.info("stats")["evicted_keys"]
+        assert evicted > 0
+        admin.config_set("maxmemory", 64 * 1024 * 1024)  # far above use: evictions stop
+        admin.mset({"k:1": "a", "k:2": "b"})
+        run: Running = await exporter_factory(
+            _config(redis_server, interval="300ms", timeout="250ms")
+        )
+        m = await _later_run(run)
+        info = admin.info()
+        assert value(m, "tradeops_redis_memory_max_bytes", **t) == 64 * 1024 * 1024
+        assert admin.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
+        assert value(m, "tradeops_redis_evicted_keys_total", **t) == evicted
+        assert info["evicted_keys"] == evicted
+        frag = value(m, "tradeops_redis_memory_fragmentation_ratio", **t)
+        assert frag is not None and frag > 0
+        assert frag == pytest.approx(info["mem_fragmentation_ratio"], rel=0.5)
+        # nothing looked a key up since that run: the server's counters are the exporter's
+        hits0 = value(m, "tradeops_redis_keyspace_hits_total", **t)
+        misses0 = value(m, "tradeops_redis_keyspace_misses_total", **t)
+        assert (hits0, misses0) == (info["keyspace_hits"], info["keyspace_misses"])
+        assert hits0 is not None and misses0 is not None
+        assert value(m, "tradeops_redis_blocked_clients", **t) == 0
+
+        blocker.sendall(b"BLPOP q:empty 0\r\n")
+        for key in ("k:1", "k:2", "k:1", "k:2", "k:1"):
+            assert admin.get(key) is not None
+        for key in ("none:1", "none:2", "none:3"):
+            assert admin.get(key) is None
+        await _until_info(admin, lambda i: i["blocked_clients"] == 1)
+        m = await _later_run(run)
+        info = admin.info()
+        hits = value(m, "tradeops_redis_keyspace_hits_total", **t)
+        misses = value(m, "tradeops_redis_keyspace_misses_total", **t)
+        assert (hits, misses) == (info["keyspace_hits"], info["keyspace_misses"])
+        assert hits is not None and misses is not None
+        assert (hits - hits0, misses - misses0) == (5, 3)
+        assert value(m, "tradeops_redis_blocked_clients", **t) == 1
+        # the admin, the blocked client and the exporter's one connection
+        connected = value(m, "tradeops_redis_connected_clients", **t)
+        assert connected == info["connected_clients"] == len(admin.client_list())
+        assert connected is not None
+
+        blocker.close()
+        await _until_info(admin, lambda i: i["blocked_clients"] == 0)
+        m = await _later_run(run)
+        assert value(m, "tradeops_redis_blocked_clients", **t) == 0
+        assert value(m, "tradeops_redis_connected_clients", **t) == connected - 1
+        assert admin.info("clients")["connected_clients"] == connected - 1
+    finally:
+        blocker.close()
+        admin.close()
+
+
+class _RedisWithProtectedConfigs(Redis):
+    """redis-server that lets CONFIG SET change ``dir``: pointed at /proc, where no
+    file can be created (not even by root), its saves and AOF rewrites really fail."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--enable-protected-configs", "yes"]
+
+
+async def test_persistence_series_follow_saves_and_their_failures(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    t = {"target": "cache"}
+    server = _RedisWithProtectedConfigs(tmp_path).start()
+    admin = _admin(server)
+    try:
+        run: Running = await exporter_factory(_config(server, interval="300ms", timeout="250ms"))
+        m = await _later_run(run)
+        started = admin.lastsave().timestamp()  # no save yet: the server's start
+        assert value(m, "tradeops_redis_rdb_last_save_timestamp_seconds", **t) == started
+        assert value(m, "tradeops_redis_rdb_last_bgsave_ok", **t) == 1
+        assert value(m, "tradeops_redis_aof_enabled", **t) == 0
+        assert value(m, "tradeops_redis_aof_last_write_ok", **t) is None
+        assert value(m, "tradeops_redis_aof_last_rewrite_ok", **t) is None
+
+        await asyncio.sleep(max(0.0, started + 1.1 - time.time()))  # LASTSAVE is in seconds
+        assert admin.save()
+        saved = admin.lastsave().timestamp()
+        assert saved > started
+        m = await _later_run(run)
+        assert value(m, "tradeops_redis_rdb_last_save_timestamp_seconds", **t) == saved
+
+        admin.config_set("dir", "/proc")
+        admin.bgsave()
+        await _until_info(admin, lambda i: i["rdb_bgsave_in_progress"] == 0)
+        assert admin.info("persistence")["rdb_last_bgsave_status"] == "err"
+        m = await _later_run(run)
+        assert value(m, "tradeops_redis_rdb_last_bgsave_ok", **t) == 0
+        assert value(m, "tradeops_redis_rdb_last_save_timestamp_seconds", **t) == saved
+
+        admin.config_set("dir", str(server.dir))
+        admin.config_set("appendonly", "yes")
+        await _until_info(
+            admin, lambda i: i["aof_rewrite_in_progress"] == 0 and i["aof_rewrite_scheduled"] == 0
+        )
+        info = admin.info("persistence")
+        assert (info["aof_enabled"], info["aof_last_write_status"]) == (1, "ok")
+        assert info["aof_last_bgrewrite_status"] == "ok"
+        m = await _later_run(run)
+        assert value(m, "tradeops_redis_aof_enabled", **t) == 1
+        assert value(m, "tradeops_redis_aof_last_write_ok", **t) == 1
+        assert value(m, "tradeops_redis_aof_last_rewrite_ok", **t) == 1
+
+        admin.config_set("dir", "/proc")
+        with pytest.raises(redis.exceptions.ResponseError):
+            admin.bgrewriteaof()
+        info = admin.info("persistence")
+        assert (info["aof_last_bgrewrite_status"], info["aof_last_write_status"]) == ("err", "ok")
+        m = await _later_run(run)
+        assert value(m, "tradeops_redis_aof_last_rewrite_ok", **t) == 0
+        assert value(m, "tradeops_redis_aof_last_write_ok", **t) == 1
+        assert value(m, "tradeops_redis_aof_enabled", **t) == 1
+    finally:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            admin.config_set("dir", str(server.dir))
+        admin.close()
+        server.stop()

@@ -163,7 +163,7 @@ async def _rollback_one(pg: Postgres) -> None:
         await conn.close()
 
 
-async def test_rollbacks_and_deadlocks_are_counted(
+async def test_commits_rollbacks_and_deadlocks_are_counted(
     postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
 ) -> None:
     pg = postgres_server
@@ -188,6 +188,39 @@ async def test_rollbacks_and_deadlocks_are_counted(
     )
     # the deadlock victim's transaction and the explicit ROLLBACKs
     assert (value(m, "tradeops_timescale_transactions_rolled_back_total", **T) or 0) > rollbacks0
+    # a primary has no recovery conflicts; the series is there and says what the server says
+    assert value(m, "tradeops_timescale_recovery_conflicts_total", **T) == 0
+    assert _stat_database(pg, "ts_counters", "conflicts") == 0
+
+    commits = "tradeops_timescale_transactions_committed_total"
+    before = value(m, commits, **T)
+    assert before is not None
+    base = _stat_database(pg, "ts_counters", "xact_commit")
+    conn = await asyncpg.connect(pg.dsn("ts_counters"))
+    try:
+        for i in range(40):
+            await conn.execute("UPDATE acct SET n = $1 WHERE id = 1", i)  # a transaction each
+    finally:
+        await conn.close()  # the backend flushes its statistics as it exits
+
+    async def flushed() -> bool:
+        return _stat_database(pg, "ts_counters", "xact_commit") >= base + 40
+
+    await eventually(flushed, timeout=5)
+    # the server's count holds the 40 (and the exporter's own queries so far)
+    floor = _stat_database(pg, "ts_counters", "xact_commit")
+    m = await scrape_until(run, lambda m: (value(m, commits, **T) or 0) >= floor, timeout=10)
+    ceiling = _stat_database(pg, "ts_counters", "xact_commit")
+    got = value(m, commits, **T)
+    assert got is not None and floor <= got <= ceiling
+    assert got - before >= 40
+
+
+def _stat_database(pg: Postgres, database: str, column: str) -> float:
+    """One counter of ``pg_stat_database``, read by psql in a session of its own."""
+    return float(
+        pg.psql(f"SELECT {column} FROM pg_stat_database WHERE datname = '{database}'").strip()
+    )
 
 
 async def _deadlock(a: asyncpg.Connection, b: asyncpg.Connection) -> None:
@@ -556,6 +589,10 @@ timescale:
         assert value(m, "tradeops_timescale_replicas_connected", **s) is None
         assert value(m, "tradeops_timescale_standby_replay_lag_seconds", **p) is None
         assert _errors(m, "other") == 0 and _errors(m, "protocol") == 0
+        # a standby counts the queries that recovery cancelled: none here, on either side
+        for target, server in ((p, primary), (s, standby)):
+            conflicts = value(m, "tradeops_timescale_recovery_conflicts_total", **target)
+            assert conflicts == _stat_database(server, "postgres", "conflicts") == 0
     finally:
         standby.stop()
         primary.psql("SELECT pg_drop_replication_slot('parked')")
