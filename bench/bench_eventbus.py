@@ -83,7 +83,7 @@ async def main(runs: int) -> None:
             durations, state = await _probe_runs(_target(sim.url, canary), runs)
             _figures(f"probe run, health + canary via {name}", durations[1:])
             t = state.tracker
-            mean_rtt = t.rtt_sum / max(1, t.received)
+            mean_rtt = t.rtt.sum / max(1, t.rtt.count)
             print(
                 f"{'':<44} canaries sent {t.sent}, received {t.received}, lost {t.lost}; "
                 f"mean round trip {mean_rtt * 1000:.2f} ms"
