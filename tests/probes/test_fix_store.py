@@ -237,11 +237,17 @@ async def test_active_probe_logons_seen_by_the_passive_reader(
     good, bad = tmp_path / "good.pw", tmp_path / "bad.pw"
     good.write_text(MONITOR_PASSWORD)
     bad.write_text("wrong")
-    common = "sender_comp_id: AUTHED, target_comp_id: VENUE, interval: 1s, timeout: 800ms"
+    # Both log on as AUTHED, and the venue refuses a second connection for a session
+    # already logged on: intervals that differ keep the two from overlapping on every
+    # run (a slow machine stretches the good session). A generous timeout, so that load
+    # does not cut the good session before its TestRequest.
+    common = "sender_comp_id: AUTHED, target_comp_id: VENUE, timeout: 1200ms"
     await exporter_factory(f"""
 fix:
-  - {{name: good, address: "{fix_acceptor.address}", password_file: "{good}", {common}}}
-  - {{name: bad, address: "{fix_acceptor.address}", password_file: "{bad}", {common}}}
+  - {{name: good, address: "{fix_acceptor.address}", password_file: "{good}", {common},
+      interval: 2s}}
+  - {{name: bad, address: "{fix_acceptor.address}", password_file: "{bad}", {common},
+      interval: 1300ms}}
 """)
     run: Running = await exporter_factory(f"""
 fix_store:
@@ -265,5 +271,14 @@ fix_store:
         disconnects = value(m, "tradeops_fix_session_disconnects_total", **a) or 0
         return both_results(m) and inbound_tr(m) >= 1 and disconnects >= 2
 
-    m = await scrape_until(run, all_seen, timeout=15)
+    try:
+        m = await scrape_until(run, all_seen, timeout=30)
+    except AssertionError:
+        m = await run.scrape()
+        seen = {
+            f"{name}{sorted(labels)}": v
+            for (name, labels), v in m.items()
+            if "logons" in name or "disconnects" in name
+        }
+        raise AssertionError(f"not all seen: {seen}, test requests in {inbound_tr(m)}") from None
     assert inbound_tr(m) >= 1  # the probe's TestRequest, seen from the venue's side
