@@ -22,6 +22,15 @@ BROKER_INFO = family(
     "address",
     "rack",
 )
+BROKER_REACHABLE = family(
+    "kafka_broker_reachable",
+    "gauge",
+    "1 per broker in the metadata that answered every request of the last cycle, 0 when one "
+    "failed (connection error, timeout, error code for the whole request): its groups and "
+    "partitions were not read that cycle.",
+    T,
+    "broker_id",
+)
 CONTROLLER = family(
     "kafka_controller_id", "gauge", "Broker id of the active controller (-1 if none).", T
 )
@@ -248,6 +257,7 @@ GROUP_ADVANCED = family(
 FAMILIES = (
     BROKERS,
     BROKER_INFO,
+    BROKER_REACHABLE,
     CONTROLLER,
     TOPICS,
     PARTITIONS,

@@ -5,16 +5,22 @@ one Metadata, one ListGroups per broker, one DescribeGroups per coordinator
 for all its groups, one OffsetFetch per group (explicit partitions, bounded
 concurrency), and two ListOffsets (latest, earliest) per leader broker.
 The pure arithmetic (interpolation table, status, drain) is in ``kafka_lag``.
+
+Each request to a broker runs under its own deadline (see ``Reach``); a broker
+that fails one (connection error, timeout, an error code for the whole request)
+is not asked again this cycle and is reported unreachable, and the cycle goes on
+with what the other brokers answered. The run fails only when every broker failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +41,7 @@ from aiokafka.protocol.offset import OffsetRequest
 from pydantic import Field, field_validator, model_validator
 
 from ..catalogue import kafka as M
+from ..logs import log
 from ..model import (
     Duration,
     HostTLSConfig,
@@ -44,7 +51,16 @@ from ..model import (
     TargetBase,
     parse_host_port,
 )
-from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
+from ..probe import (
+    ProbeContext,
+    ProbeError,
+    ProbeKind,
+    ProbeResult,
+    ProbeState,
+    Reason,
+    classify_error,
+)
+from ..redact import error_text
 from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
 
 LATEST, EARLIEST = -1, -2
@@ -179,6 +195,22 @@ class KafkaState(ProbeState):
         listed and the partition exists, across cycles that could not read it."""
         self.drains: dict[tuple[str, str], DrainHistory] = {}
         self.discovery: dict[str, Discovery] = {}
+        self.unreachable: dict[int, str] = {}
+        """Brokers that failed a request in the last successful run, with the error."""
+
+    def note_brokers(self, target: str, brokers: Sequence[int], failed: dict[int, str]) -> None:
+        """Log broker reachability changes once: WARNING when a broker in the metadata
+        starts failing, DEBUG while it keeps failing, INFO when it answers again."""
+        for node in brokers:
+            error, before = failed.get(node), self.unreachable.get(node)
+            fields: dict[str, Any] = {"kind": "kafka", "target": target, "broker_id": node}
+            if error is None:
+                if before is not None:
+                    log(logging.INFO, "kafka broker reachable again", **fields)
+                continue
+            level = logging.WARNING if before is None else logging.DEBUG
+            log(level, "kafka broker unreachable", **fields, error=error)
+        self.unreachable = {n: failed[n] for n in brokers if n in failed}
 
     def _settings(self) -> dict[str, Any]:
         """Connection settings shared by the client and the preflight connection."""
@@ -304,32 +336,91 @@ class Group:
     assigned: set[str] = field(default_factory=set)
 
 
-def _check(code: int, what: str) -> None:
-    if code:
-        error = kerr.for_code(code)
-        raise error(f"{what}: {error.__name__}")
+PHASES = 5
+"""Metadata, ListGroups, DescribeGroups, OffsetFetch, ListOffsets: in this order."""
 
 
-async def _metadata(st: KafkaState, target: KafkaTarget) -> Cluster:
+def _requests_end(deadline: float, timeout: float) -> float:
+    """When the cycle's requests must be done: a tenth of the timeout before the run's
+    deadline, left for building the series and reporting brokers that did not answer."""
+    return deadline - timeout * 0.1
+
+
+@dataclass(slots=True)
+class Reach:
+    """One cycle's time budget for requests and the brokers that failed one.
+
+    Each request of a phase (one request kind sent to several brokers) may wait for an
+    equal share of the time left with the phases after it, so a hung broker costs each
+    phase at most its share and the healthy brokers' later phases still run; a phase
+    of many healthy requests (OffsetFetch on a large cluster) may run until ``end``.
+    """
+
+    end: float
+    """``loop.time()`` by which every request is done (see ``_requests_end``)."""
+    failed: dict[int, str] = field(default_factory=dict)
+    """Broker id -> what failed (masked); a failed broker is not asked again this cycle."""
+    errors: list[BaseException] = field(default_factory=list)
+    """The failures' exceptions, first first: the run's error when every broker failed."""
+
+    def share(self, phases_left: int) -> float:
+        """Seconds one request of a phase followed by ``phases_left - 1`` others may wait."""
+        return max(0.0, self.end - asyncio.get_running_loop().time()) / max(1, phases_left)
+
+    def fail(self, node: int, what: str, exc: BaseException, detail: str | None = None) -> None:
+        """Note that ``node`` failed ``what`` (the first failure per broker is kept)."""
+        if node not in self.failed:
+            self.failed[node] = f"{what}: {detail or error_text(exc)}"
+            self.errors.append(exc)
+
+    def error(self) -> ProbeError:
+        """The run's error once no broker answered: the first failure's reason."""
+        reason = classify_error(self.errors[0], classify) if self.errors else "protocol"
+        detail = "; ".join(f"broker {n}: {e}" for n, e in sorted(self.failed.items()))
+        return ProbeError(reason, f"no broker answered: {detail}")
+
+
+async def _ask(
+    st: KafkaState, reach: Reach, node: int, request: Any, wait: float, what: str
+) -> Any:
+    """``request``'s answer from ``node`` within ``wait`` seconds (and by ``reach.end``),
+    or None when it failed (the broker is then noted as failed) or was not sent (the
+    broker failed before, no time left)."""
+    loop = asyncio.get_running_loop()
+    until = min(reach.end, loop.time() + wait)
+    seconds = until - loop.time()
+    if node in reach.failed or seconds <= 0:
+        return None
+    try:
+        async with asyncio.timeout_at(until):
+            return await st.send(node, request)
+    except TimeoutError as exc:
+        reach.fail(node, what, exc, f"no answer within {seconds:.2f}s")
+    except (kerr.KafkaError, OSError) as exc:
+        reach.fail(node, what, exc)
+    return None
+
+
+async def _metadata(st: KafkaState, target: KafkaTarget, reach: Reach) -> Cluster:
+    """The cluster metadata from the first known broker (in random order) that answers;
+    each but the last is given its share of the cycle, the last the whole rest."""
     client = st.client
     assert client is not None
     nodes = [b.nodeId for b in client.cluster.brokers()]
     random.shuffle(nodes)
     if not nodes:
         raise ProbeError("protocol", "the cluster metadata lists no brokers")
-    last: Exception | None = None
-    for node in nodes:
-        try:
-            response = await st.send(node, MetadataRequest(None))
+    for i, node in enumerate(nodes):
+        last = i == len(nodes) - 1
+        wait = reach.share(1 if last else PHASES)
+        response = await _ask(st, reach, node, MetadataRequest(None), wait, "Metadata")
+        if response is not None:
             break
-        except kerr.KafkaError as exc:
-            last = exc
     else:
         # No known broker answers: bootstrap afresh next time, in case the
         # cluster came back on other broker ids behind the same addresses.
         await st.aclose()
-        assert last is not None
-        raise last
+        raise reach.error()
     client.cluster.update_metadata(response)
     return _parse_metadata(response, target)
 
@@ -353,12 +444,23 @@ def _parse_metadata(response: Any, target: KafkaTarget) -> Cluster:
     return cluster
 
 
-async def _list_groups(st: KafkaState, target: KafkaTarget, cluster: Cluster) -> dict[str, Group]:
+async def _list_groups(
+    st: KafkaState, target: KafkaTarget, cluster: Cluster, reach: Reach
+) -> dict[str, Group]:
+    """The filtered groups listed by the brokers that answered ListGroups."""
     nodes = [b[0] for b in cluster.brokers]
-    responses = await asyncio.gather(*(st.send(n, ListGroupsRequest()) for n in nodes))
+    wait = reach.share(PHASES - 1)
+    responses = await asyncio.gather(
+        *(_ask(st, reach, n, ListGroupsRequest(), wait, "ListGroups") for n in nodes)
+    )
     groups: dict[str, Group] = {}
     for node, response in zip(nodes, responses, strict=True):
-        _check(response.error_code, f"ListGroups on broker {node}")
+        if response is None:
+            continue
+        if response.error_code:
+            error = kerr.for_code(response.error_code)
+            reach.fail(node, "ListGroups", error(), error.__name__)
+            continue
         for name, *_ in response.groups:
             if name not in groups and target.groups.keeps(name):
                 groups[name] = Group(coordinator=node)
@@ -380,13 +482,20 @@ def _assigned_topics(protocol_type: str, members: Iterable[Any]) -> set[str]:
     return topics
 
 
-async def _describe(st: KafkaState, groups: dict[str, Group]) -> None:
+async def _describe(st: KafkaState, groups: dict[str, Group], reach: Reach) -> None:
+    """Fill in state, members and assigned topics; a group whose coordinator does not
+    answer keeps state ``unknown`` and an unknown member count."""
     by_node: dict[int, list[str]] = defaultdict(list)
     for name, g in groups.items():
         by_node[g.coordinator].append(name)
     nodes = list(by_node)
-    responses = await asyncio.gather(*(st.send(n, DescribeGroups(by_node[n])) for n in nodes))
+    wait = reach.share(PHASES - 2)
+    responses = await asyncio.gather(
+        *(_ask(st, reach, n, DescribeGroups(by_node[n]), wait, "DescribeGroups") for n in nodes)
+    )
     for response in responses:
+        if response is None:
+            continue
         for error, name, state, protocol_type, _protocol, members, *_ in response.groups:
             described = groups.get(name)
             if described is None or error:
@@ -403,12 +512,17 @@ class Fetched:
     committed: dict[PartitionKey, int] = field(default_factory=dict)
     failed: frozenset[PartitionKey] = frozenset()
     """Answered with an error code: whether the group committed is unknown."""
-    uncommitted: frozenset[PartitionKey] = frozenset()
-    """Asked, and answered without an error and without a commit."""
+    asked: frozenset[str] = frozenset()
+    """The topics asked about (every partition of each)."""
+
+    def uncommitted(self, key: PartitionKey) -> bool:
+        """Asked, and answered without an error and without a commit (or left out)."""
+        return key[0] in self.asked and key not in self.committed and key not in self.failed
 
 
-def _read_offset_fetch(response: Any, asked: Iterable[PartitionKey]) -> Fetched:
-    """Split an OffsetFetch answer (without a group-level error) by partition."""
+def _read_offset_fetch(response: Any, asked: Iterable[str]) -> Fetched:
+    """Split an OffsetFetch answer (without a group-level error) by partition; the
+    partitions without a commit are implied, not listed (there can be many)."""
     committed: dict[PartitionKey, int] = {}
     failed: set[PartitionKey] = set()
     for topic, partitions in response.topics:
@@ -417,8 +531,7 @@ def _read_offset_fetch(response: Any, asked: Iterable[PartitionKey]) -> Fetched:
                 failed.add((topic, partition))
             elif offset >= 0:
                 committed[(topic, partition)] = offset
-    uncommitted = frozenset(asked).difference(committed, failed)
-    return Fetched(committed, frozenset(failed), uncommitted)
+    return Fetched(committed, frozenset(failed), frozenset(asked))
 
 
 def _topics_to_ask(
@@ -438,16 +551,24 @@ async def _fetch_committed(
     cluster: Cluster,
     groups: dict[str, Group],
     now: float,
+    reach: Reach,
 ) -> tuple[dict[str, Fetched], int]:
-    """Each readable group's answer (a group whose request failed as a whole is
-    missing) and the error codes: one per failed group, one per failed partition."""
+    """Each readable group's answer (a group whose request failed as a whole, or was
+    not sent, is missing) and the errors: one per group whose request failed as a
+    whole or whose turn came after the cycle's time ran out, one per partition answered
+    with an error code. A group whose coordinator already failed this cycle is not
+    asked and not counted (the broker is reported unreachable)."""
     topics = set(cluster.partitions)
     limit = asyncio.Semaphore(target.max_concurrent_requests)
     fetched: dict[str, Fetched] = {}
     failures = 0
+    wait = reach.share(PHASES - 3)
+    loop = asyncio.get_running_loop()
 
     async def one(name: str, group: Group) -> None:
         nonlocal failures
+        if group.coordinator in reach.failed:
+            return
         ask, full = _topics_to_ask(st, target, name, group, topics, now)
         d = st.discovery[name]
         if full:
@@ -457,11 +578,18 @@ async def _fetch_committed(
             return
         asked = [(t, sorted(cluster.partitions[t])) for t in sorted(ask)]
         async with limit:
-            response = await st.send(group.coordinator, OffsetFetchRequest(name, asked))
-        if getattr(response, "error_code", 0):
+            if group.coordinator in reach.failed:
+                return
+            if loop.time() >= reach.end:  # the cycle's time ran out before this group's turn
+                failures += 1
+                return
+            request = OffsetFetchRequest(name, asked)
+            response = await _ask(st, reach, group.coordinator, request, wait, "OffsetFetch")
+        code: int = -1 if response is None else getattr(response, "error_code", 0)
+        if code:
             failures += 1
             return
-        got = fetched[name] = _read_offset_fetch(response, ((t, p) for t, ps in asked for p in ps))
+        got = fetched[name] = _read_offset_fetch(response, ask)
         failures += len(got.failed)
         d.topics = (d.topics - ask) | {t for t, _ in got.committed} | {t for t, _ in got.failed}
         d.checked |= ask
@@ -471,18 +599,23 @@ async def _fetch_committed(
 
 
 async def _list_offsets(
-    st: KafkaState, cluster: Cluster
+    st: KafkaState, cluster: Cluster, reach: Reach
 ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
-    """(log-end offsets, log-start offsets), asked of each partition's leader."""
+    """(log-end offsets, log-start offsets), asked of each partition's leader; a leader
+    that fails either request (or failed before) gives neither for its partitions."""
     by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for topic, leaders in cluster.partitions.items():
         for partition, leader in leaders.items():
             if leader >= 0:
                 by_leader[leader][topic].append(partition)
 
-    async def ask(leader: int, when: int) -> dict[tuple[str, int], int]:
+    wait = reach.share(PHASES - 4)
+
+    async def ask(leader: int, when: int) -> dict[tuple[str, int], int] | None:
         topics = [(t, [(p, when) for p in ps]) for t, ps in by_leader[leader].items()]
-        response = await st.send(leader, OffsetRequest(-1, 0, topics))
+        response = await _ask(st, reach, leader, OffsetRequest(-1, 0, topics), wait, "ListOffsets")
+        if response is None:
+            return None
         out: dict[tuple[str, int], int] = {}
         for topic, partitions in response.topics:
             for entry in partitions:
@@ -498,20 +631,23 @@ async def _list_offsets(
     )
     ends: dict[tuple[str, int], int] = {}
     starts: dict[tuple[str, int], int] = {}
-    for result in results[: len(nodes)]:
-        ends.update(result)
-    for result in results[len(nodes) :]:
-        starts.update(result)
+    for node, end, start in zip(nodes, results[: len(nodes)], results[len(nodes) :], strict=True):
+        if node not in reach.failed and end is not None and start is not None:
+            ends.update(end)
+            starts.update(start)
     return ends, starts
 
 
 # --- samples -------------------------------------------------------------------------------
 
 
-def _cluster_series(r: ProbeResult, name: str, cluster: Cluster, groups: int) -> None:
+def _cluster_series(
+    r: ProbeResult, name: str, cluster: Cluster, groups: int, failed: dict[int, str]
+) -> None:
     r.add(M.BROKERS, len(cluster.brokers), name)
     for node, host, port, rack in cluster.brokers:
         r.add(M.BROKER_INFO, 1, name, str(node), f"{host}:{port}", rack or "")
+        r.add(M.BROKER_REACHABLE, node not in failed, name, str(node))
     r.add(M.CONTROLLER, cluster.controller, name)
     r.add(M.TOPICS, len(cluster.partitions), name)
     r.add(M.PARTITIONS, sum(len(p) for p in cluster.partitions.values()), name)
@@ -694,7 +830,7 @@ def _gone(key: PartitionKey, cluster: Cluster, fetched: Fetched | None) -> bool:
     topic, partition = key
     if partition not in cluster.partitions.get(topic, {}):
         return True
-    return fetched is not None and key in fetched.uncommitted
+    return fetched is not None and fetched.uncommitted(key)
 
 
 def _prune(
@@ -702,28 +838,34 @@ def _prune(
     cluster: Cluster,
     groups: dict[str, Group],
     fetched: dict[str, Fetched],
+    listed_by_all: bool = True,
 ) -> None:
     """Forget what is known to be gone, before this cycle's points are added.
 
-    A group's windows go when ListGroups no longer lists it (or the filter drops it); a
-    partition's window goes when ``_gone``. A group whose OffsetFetch failed, or a
-    partition answered with an error or without a log-end offset, keeps its window
-    unchanged: one unreadable cycle does not restart the status window.
+    A group's windows and discovery go when ListGroups no longer lists it (or the filter
+    drops it), in a cycle where every broker in the metadata answered ListGroups
+    (``listed_by_all``); while one did not, an unlisted group may be coordinated there
+    (or have moved there): it is unknown, not gone, and keeps them. A partition's window
+    goes when ``_gone``. A group whose OffsetFetch failed, or a partition answered with
+    an error or without a log-end offset, keeps its window unchanged: one unreadable
+    cycle does not restart the status window.
     """
     for key in [k for k in st.tables if k[1] not in cluster.partitions.get(k[0], {})]:
         del st.tables[key]
     for name in list(st.histories):
         windows = st.histories[name]
         answer = fetched.get(name)
-        for key in [k for k in windows if name not in groups or _gone(k, cluster, answer)]:
+        unlisted = listed_by_all and name not in groups
+        for key in [k for k in windows if unlisted or _gone(k, cluster, answer)]:
             del windows[key]
         if not windows:
             del st.histories[name]
     live = {(g, t) for g, windows in st.histories.items() for t, _ in windows}
     for gt in [k for k in st.drains if k not in live]:
         del st.drains[gt]
-    for name in [n for n in st.discovery if n not in groups]:
-        del st.discovery[name]
+    if listed_by_all:
+        for name in [n for n in st.discovery if n not in groups]:
+            del st.discovery[name]
 
 
 async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResult:
@@ -731,21 +873,27 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     st = ctx.state
     st.requests = 0
     await st.connect()
-    cluster = await _metadata(st, target)
-    groups = await _list_groups(st, target, cluster)
-    await _describe(st, groups)
-    fetched, failures = await _fetch_committed(st, target, cluster, groups, ctx.now())
-    ends, starts = await _list_offsets(st, cluster)
-    log = LogOffsets(ends, starts, ctx.now())
-    _remember_ends(st, target, ends, log.at)
+    reach = Reach(_requests_end(ctx.deadline, target.timeout_s))
+    cluster = await _metadata(st, target, reach)
+    groups = await _list_groups(st, target, cluster, reach)
+    brokers = [b[0] for b in cluster.brokers]
+    listed_by_all = not any(n in reach.failed for n in brokers)
+    await _describe(st, groups, reach)
+    fetched, failures = await _fetch_committed(st, target, cluster, groups, ctx.now(), reach)
+    ends, starts = await _list_offsets(st, cluster, reach)
+    if brokers and all(n in reach.failed for n in brokers):
+        raise reach.error()
+    st.note_brokers(target.name, brokers, reach.failed)
+    offsets = LogOffsets(ends, starts, ctx.now())
+    _remember_ends(st, target, ends, offsets.at)
 
     r = ProbeResult()
-    _cluster_series(r, target.name, cluster, len(groups))
+    _cluster_series(r, target.name, cluster, len(groups), reach.failed)
     r.add(M.FETCH_ERRORS, failures, target.name)
     _topic_series(r, target, cluster, ends, starts)
-    _prune(st, cluster, groups, fetched)
+    _prune(st, cluster, groups, fetched, listed_by_all)
     for group_name, group in groups.items():
-        _group_series(r, st, target, group_name, group, fetched.get(group_name), log)
+        _group_series(r, st, target, group_name, group, fetched.get(group_name), offsets)
     r.add(M.REQUESTS, st.requests, target.name)
     r.add(M.REQUESTS_TOTAL, st.requests_total, target.name)
     return r

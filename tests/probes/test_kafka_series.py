@@ -9,6 +9,7 @@ prune the per-partition windows.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from exporter.probes.kafka import (
     KafkaState,
     KafkaTarget,
     LogOffsets,
+    Reach,
     _fetch_committed,
     _group_series,
     _prune,
@@ -163,7 +165,7 @@ def test_vanished_group_deleted_partition_and_dropped_commit_are_pruned() -> Non
     assert set(state.histories) == {"g", "h"} and len(state.drains) == 4
     # h is no longer listed; g's OffsetFetch answered t/1 without a commit; u was deleted
     no_u = Cluster(brokers=[], controller=1, partitions={"t": {0: 1, 1: 1}})
-    answer = Fetched({("t", 0): 2}, uncommitted=frozenset({("t", 1)}))
+    answer = Fetched({("t", 0): 2}, asked=frozenset({"t"}))
     _cycle(state, {"g": answer}, ends, 10.0, cluster=no_u)
     assert state.histories == {"g": {("t", 0): state.histories["g"][("t", 0)]}}
     assert set(state.drains) == {("g", "t")}
@@ -180,12 +182,11 @@ def test_offset_fetch_answer_is_split_into_committed_failed_and_uncommitted() ->
             error_code=0,
         ).encode()
     )
-    asked = [("t", 0), ("t", 1), ("t", 2), ("t", 3)]  # t/3 not in the answer at all
-    assert _read_offset_fetch(response, asked) == Fetched(
-        {("t", 0): 7},
-        failed=frozenset({("t", 2)}),
-        uncommitted=frozenset({("t", 1), ("t", 3)}),
-    )
+    got = _read_offset_fetch(response, ["t"])  # t/3 (asked) is not in the answer at all
+    assert got == Fetched({("t", 0): 7}, failed=frozenset({("t", 2)}), asked=frozenset({"t"}))
+    no_commit = [got.uncommitted(("t", p)) for p in range(4)]
+    assert no_commit == [False, True, False, True]
+    assert not got.uncommitted(("u", 0))  # not asked about
 
 
 class _Answers(KafkaState):
@@ -215,8 +216,10 @@ async def test_offset_fetch_errors_count_failed_groups_and_failed_partitions() -
         },
     )
     groups = {"g": Group(coordinator=1), "down": Group(coordinator=1)}
-    fetched, failures = await _fetch_committed(state, target, cluster, groups, 0.0)
+    reach = Reach(asyncio.get_running_loop().time() + 5)
+    fetched, failures = await _fetch_committed(state, target, cluster, groups, 0.0, reach)
     assert failures == 3  # one group as a whole, two partitions
+    assert reach.failed == {}  # error codes for one group are not the broker's failure
     assert set(fetched) == {"g"}
     assert fetched["g"].failed == {("t", 1), ("t", 2)}
     # a topic answered with errors stays in the group's topics: asked again next cycle
