@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,12 @@ def test_check_config_reports_bad_path_and_unknown_type_together(
         "      lag: {path: 'metadata..lag'}\n"
         "      retries: {path: metadata.retries, type: gauge2}\n"
     )
-    assert main(["--config", str(path), "--check-config"]) == 2
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["--config", str(path), "--check-config"]) == 2
+    finally:  # main() points the root logger at this test's captured stderr
+        root.handlers[:], root.level = handlers, level
     assert capsys.readouterr().err.splitlines() == [
         f"{path}: eventbus[0].mapping.lag.path: bad JSON path 'metadata..lag': expected a key at 9",
         f"{path}: eventbus[0].mapping.retries.type: Input should be 'gauge' or 'counter'",
