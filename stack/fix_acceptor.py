@@ -4,6 +4,15 @@ It writes a FileStore and a FileLog under ``--dir`` (``store/`` and ``log/``),
 answers NewOrderSingle (35=D) with an ExecutionReport (35=8) and, for sessions
 given a password file, rejects logons whose Password (554) does not match.
 
+Orders are filled in full at once, except a limit order (40=2) priced below
+1.00 (``RESTING_BELOW``, far from any market): it is acknowledged as New
+(150=0, 39=0) and stays open. An OrderCancelRequest (35=F) for an open order
+(OrigClOrdID 41) is answered with an ExecutionReport Canceled (150=4, 39=4),
+an OrderCancelReplaceRequest (35=G) with one Replaced (150=5, 39=0; the order
+then stays open under the new ClOrdID); either for an order not known as open
+(never seen, filled, canceled or replaced) with an OrderCancelReject (35=9,
+434=1 for F or 2 for G, 102=1 unknown order). Open orders live in memory only.
+
     python -m stack.fix_acceptor --port 9876 --dir DIR --sender VENUE \
         --session MONITOR --session SIM:/path/to/password
 
@@ -17,11 +26,14 @@ import itertools
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import quickfix as fix
 
 BEGIN_STRING = "FIX.4.4"
+RESTING_BELOW = 1.0
+"""A limit order priced below this is left open instead of filled."""
 
 
 def data_dictionary() -> str | None:
@@ -33,13 +45,41 @@ def data_dictionary() -> str | None:
     return None
 
 
+@dataclass
+class _Order:
+    """An open order: what its reports repeat."""
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: str
+    price: str
+
+
+def _get(message: fix.Message, tag: int, default: str) -> str:
+    return str(message.getField(tag)) if message.isSetField(tag) else default
+
+
+def _resting(message: fix.Message) -> bool:
+    """A limit order priced below ``RESTING_BELOW``: left open, not filled."""
+    if _get(message, 40, "") != "2":
+        return False
+    try:
+        return float(_get(message, 44, "100")) < RESTING_BELOW
+    except ValueError:
+        return False
+
+
 class Venue(fix.Application):  # type: ignore[misc]
-    """Acks and fills every order; checks passwords where configured."""
+    """Acks and fills orders, cancels and replaces open ones; checks passwords."""
 
     def __init__(self, passwords: dict[str, str]) -> None:
         super().__init__()
         self.passwords = passwords
         self.ids = itertools.count(1)
+        self.open: dict[tuple[str, str], _Order] = {}
+        """(session, ClOrdID) -> the open order."""
+        self.lock = threading.Lock()
 
     def onCreate(self, session_id: fix.SessionID) -> None:
         """Called when a session is created."""
@@ -68,29 +108,91 @@ class Venue(fix.Application):  # type: ignore[misc]
         """Outgoing application messages pass unchanged."""
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        """Fill each NewOrderSingle in full at its limit price (or 100)."""
-        if message.getHeader().getField(35) != "D":
-            return
+        """Answer NewOrderSingle, OrderCancelRequest and OrderCancelReplaceRequest."""
+        msg_type = message.getHeader().getField(35)
+        with self.lock:
+            if msg_type == "D":
+                self._new_order(message, session_id)
+            elif msg_type in ("F", "G"):
+                self._cancel_or_replace(msg_type, message, session_id)
+
+    def _new_order(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        """Fill in full at the limit price (or 100), or leave a resting order open."""
         n = next(self.ids)
-        qty = message.getField(38) if message.isSetField(38) else "1"
-        px = message.getField(44) if message.isSetField(44) else "100"
+        order = _Order(
+            f"O{n}",
+            _get(message, 55, "UNKNOWN"),
+            _get(message, 54, "1"),
+            _get(message, 38, "1"),
+            _get(message, 44, "100"),
+        )
+        clordid = message.getField(11)
+        if _resting(message):
+            self.open[(session_id.toString(), clordid)] = order
+            self._report(session_id, n, order, "0", "0", [(11, clordid)], filled=False)
+            return
+        self._report(session_id, n, order, "F", "2", [(11, clordid)], filled=True)
+
+    def _cancel_or_replace(
+        self, msg_type: str, message: fix.Message, session_id: fix.SessionID
+    ) -> None:
+        """Cancel or replace the open order named by OrigClOrdID (41), or reject."""
+        n = next(self.ids)
+        clordid, orig = message.getField(11), _get(message, 41, "")
+        order = self.open.pop((session_id.toString(), orig), None)
+        ids = [(11, clordid), (41, orig)]
+        if order is None:
+            reject = fix.Message()
+            reject.getHeader().setField(fix.MsgType("9"))
+            for tag, value in (
+                (37, "NONE"),
+                *ids,
+                (39, "8"),
+                (434, "1" if msg_type == "F" else "2"),
+                (102, "1"),
+            ):
+                reject.setField(tag, value)
+            fix.Session.sendToTarget(reject, session_id)
+        elif msg_type == "F":
+            self._report(session_id, n, order, "4", "4", ids, filled=False, leaves="0")
+        else:
+            order.qty = _get(message, 38, order.qty)
+            order.price = _get(message, 44, order.price)
+            self.open[(session_id.toString(), clordid)] = order
+            self._report(session_id, n, order, "5", "0", ids, filled=False)
+
+    def _report(
+        self,
+        session_id: fix.SessionID,
+        n: int,
+        order: _Order,
+        exec_type: str,
+        status: str,
+        ids: list[tuple[int, str]],
+        *,
+        filled: bool,
+        leaves: str | None = None,
+    ) -> None:
+        """Send an ExecutionReport for ``order``: a full fill, or one with nothing done."""
         report = fix.Message()
         report.getHeader().setField(fix.MsgType("8"))
-        for tag, value in (
-            (37, f"O{n}"),
+        fields: list[tuple[int, str]] = [
+            (37, order.order_id),
             (17, f"E{n}"),
-            (150, "F"),
-            (39, "2"),
-            (11, message.getField(11)),
-            (55, message.getField(55) if message.isSetField(55) else "UNKNOWN"),
-            (54, message.getField(54) if message.isSetField(54) else "1"),
-            (38, qty),
-            (32, qty),
-            (31, px),
-            (151, "0"),
-            (14, qty),
-            (6, px),
-        ):
+            (150, exec_type),
+            (39, status),
+            *ids,
+            (55, order.symbol),
+            (54, order.side),
+            (38, order.qty),
+        ]
+        if filled:
+            fields += [(32, order.qty), (31, order.price), (151, "0"), (14, order.qty)]
+            fields += [(6, order.price)]
+        else:
+            fields += [(44, order.price), (151, order.qty if leaves is None else leaves)]
+            fields += [(14, "0"), (6, "0")]
+        for tag, value in fields:
             report.setField(tag, value)
         fix.Session.sendToTarget(report, session_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -154,6 +155,48 @@ async def test_order_ack_latency_from_a_live_session(
     acks = _acks_in_log(log.read_text())
     assert len(acks) == stats.fills and all(0 < a < 0.25 for a in acks)
     assert total == pytest.approx(sum(acks), abs=1e-5)
+
+
+def _answered_entries_in_log(log_text: str) -> dict[str, tuple[str, str]]:
+    """Order entries (D, F, G) the simulator sent that the venue answered, straight
+    from the engine's message log: ClOrdID -> (entry MsgType, first answer MsgType)."""
+    sent: dict[str, str] = {}
+    answered: dict[str, tuple[str, str]] = {}
+    for line in log_text.splitlines():
+        fields = dict(f.split("=", 1) for f in line.partition(" : ")[2].split("\x01") if f)
+        if fields["35"] in ("D", "F", "G") and fields["49"] == "SIM":
+            sent[fields["11"]] = fields["35"]
+        elif fields["35"] in ("8", "9") and fields["49"] == "VENUE" and fields["11"] in sent:
+            answered[fields["11"]] = (sent.pop(fields["11"]), fields["35"])
+    assert not sent, f"unanswered: {sent}"
+    return answered
+
+
+async def test_cancel_and_replace_acks_from_a_live_session(
+    fix_acceptor: FixAcceptor, exporter_factory: Factory
+) -> None:
+    """F and G are paired too: with the 8 for an open order, with the 9 otherwise."""
+    run: Running = await exporter_factory(_config(fix_acceptor))
+    stats = await sim_fix.run(
+        fix_acceptor.address, orders=3, cancels=2, replaces=2, order_interval=0.05, seconds=1.5
+    )
+    assert (stats.orders_sent, stats.resting_sent) == (3, 4)
+    assert (stats.cancels_sent, stats.replaces_sent) == (4, 4)  # half for unknown ClOrdIDs
+    assert (stats.fills, stats.new_acks, stats.canceled, stats.replaced) == (3, 4, 2, 2)
+    assert stats.cancel_rejects == 4 and stats.received.get("3", 0) == 0
+    entries = 3 + 4 + 4 + 4
+    m = await scrape_until(run, lambda m: value(m, f"{ACK}_count", **S) == entries)
+    assert value(m, "tradeops_fix_session_orders_unacknowledged_total", **S) == 0
+    assert value(m, "tradeops_fix_session_orders_pending", **S) == 0
+    assert _msgs(m, "inbound", "order_cancel_request") == 4
+    assert _msgs(m, "inbound", "order_cancel_replace_request") == 4
+    assert _msgs(m, "outbound", "order_cancel_reject") == 4
+    log = fix_acceptor.log_dir / f"{fix_acceptor.prefix('SIM')}.messages.current.log"
+    answered = _answered_entries_in_log(log.read_text())
+    assert len(answered) == entries
+    pairs = Counter(answered.values())
+    assert pairs == {("D", "8"): 7, ("F", "8"): 2, ("F", "9"): 2, ("G", "8"): 2, ("G", "9"): 2}
+    assert answered["SIM-F1"] == ("F", "8") and answered["SIM-F1X"] == ("F", "9")
 
 
 async def test_engine_that_never_logged_on_is_not_reported_healthy(
