@@ -86,3 +86,24 @@ def setup(fmt: str = "logfmt", level: str = "info") -> None:
 def log(level: int, msg: str, **fields: Any) -> None:
     """Log ``msg`` with structured ``fields`` through the exporter's logger."""
     LOGGER.log(level, msg, extra={"fields": fields})
+
+
+def log_change(
+    before: object,
+    after: object,
+    messages: tuple[str, str],
+    who: dict[str, Any],
+    **details: Any,
+) -> None:
+    """Log a failing condition once per episode, not once per check.
+
+    ``before`` and ``after`` identify the failure (a reason, an error) at the previous
+    and the current check, None while all is well: WARNING ``messages[0]`` when it
+    starts or changes, DEBUG while it repeats, INFO ``messages[1]`` when it ends.
+    ``who`` names what failed (on every line); ``details`` go on failure lines only.
+    """
+    if after is None:
+        if before is not None:
+            log(logging.INFO, messages[1], **who)
+        return
+    log(logging.DEBUG if after == before else logging.WARNING, messages[0], **who, **details)

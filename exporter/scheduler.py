@@ -19,7 +19,7 @@ from typing import Any
 
 from .catalogue import core as C
 from .config import Config
-from .logs import log
+from .logs import log, log_change
 from .model import TargetBase
 from .probe import (
     REASONS,
@@ -162,17 +162,11 @@ class Runner:
         return out
 
     def _log_transition(self, reason: Reason | None, exc: BaseException | None) -> None:
-        fields = {"kind": self.kind.name, "target": self.target.name}
-        if reason is None:
-            if not self.up and self.completed > 1:
-                log(logging.INFO, "target recovered", **fields)
-            return
-        level = (
-            logging.WARNING
-            if (self.up or self.completed == 1 or reason != self.last_reason)
-            else logging.DEBUG
-        )
-        log(level, "probe failed", **fields, reason=reason, error=error_text(exc) if exc else "")
+        before = self.last_reason if self.completed > 1 else None
+        who = {"kind": self.kind.name, "target": self.target.name}
+        error = error_text(exc) if exc else ""
+        messages = ("probe failed", "target recovered")
+        log_change(before, reason, messages, who, reason=reason, error=error)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()

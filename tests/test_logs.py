@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 
@@ -57,3 +58,21 @@ def test_client_library_connection_noise_is_dropped(captured: pytest.CaptureFixt
     err = captured.readouterr().err
     assert "Unable connect" not in err
     assert "cluster metadata is corrupt" in err
+
+
+def test_a_failing_condition_is_logged_once_per_episode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="exporter")
+    who = {"kind": "redis", "target": "cache"}
+    messages = ("it failed", "it recovered")
+    sequence = [None, "refused", "refused", "timeout", None, None]
+    for before, after in itertools.pairwise(sequence):
+        logs.log_change(before, after, messages, who, error=f"{after} error")
+    got = [(r.levelno, r.getMessage(), r.fields) for r in caplog.records]  # type: ignore[attr-defined]
+    assert got == [
+        (logging.WARNING, "it failed", {**who, "error": "refused error"}),
+        (logging.DEBUG, "it failed", {**who, "error": "refused error"}),
+        (logging.WARNING, "it failed", {**who, "error": "timeout error"}),  # a new failure
+        (logging.INFO, "it recovered", who),  # without the old error
+    ]

@@ -15,7 +15,6 @@ with what the other brokers answered. The run fails only when every broker faile
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import re
 import zlib
@@ -41,7 +40,7 @@ from aiokafka.protocol.offset import OffsetRequest
 from pydantic import Field, field_validator, model_validator
 
 from ..catalogue import kafka as M
-from ..logs import log
+from ..logs import log_change
 from ..model import (
     Duration,
     HostTLSConfig,
@@ -200,16 +199,13 @@ class KafkaState(ProbeState):
 
     def note_brokers(self, target: str, brokers: Sequence[int], failed: dict[int, str]) -> None:
         """Log broker reachability changes once: WARNING when a broker in the metadata
-        starts failing, DEBUG while it keeps failing, INFO when it answers again."""
+        starts failing (its errors, which name timings, are not compared), DEBUG while
+        it keeps failing, INFO when it answers again."""
+        messages = ("kafka broker unreachable", "kafka broker reachable again")
         for node in brokers:
-            error, before = failed.get(node), self.unreachable.get(node)
-            fields: dict[str, Any] = {"kind": "kafka", "target": target, "broker_id": node}
-            if error is None:
-                if before is not None:
-                    log(logging.INFO, "kafka broker reachable again", **fields)
-                continue
-            level = logging.WARNING if before is None else logging.DEBUG
-            log(level, "kafka broker unreachable", **fields, error=error)
+            who = {"kind": "kafka", "target": target, "broker_id": node}
+            was, now = node in self.unreachable, node in failed
+            log_change(was or None, now or None, messages, who, error=failed.get(node))
         self.unreachable = {n: failed[n] for n in brokers if n in failed}
 
     def _settings(self) -> dict[str, Any]:

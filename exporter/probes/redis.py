@@ -4,7 +4,6 @@ keyspace, an opt-in canary write/read, heartbeat keys and streams."""
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..catalogue import redis as M
-from ..logs import log
+from ..logs import log_change
 from ..model import (
     Duration,
     HostPort,
@@ -109,15 +108,10 @@ class RedisState(ProbeState):
         return f"{time.time_ns()}-{next(self._counter)}"
 
     def note_canary(self, target: str, error: str | None) -> None:
-        """Log the canary's reply errors as the scheduler logs failures: WARNING when
-        it starts failing or the error changes, DEBUG while it repeats, INFO when it
-        works again."""
-        if error is None:
-            if self.canary_error is not None:
-                log(logging.INFO, "redis canary recovered", kind="redis", target=target)
-        else:
-            level = logging.DEBUG if error == self.canary_error else logging.WARNING
-            log(level, "redis canary write failed", kind="redis", target=target, error=error)
+        """Log the canary's reply errors once per episode (and per distinct error)."""
+        who = {"kind": "redis", "target": target}
+        messages = ("redis canary write failed", "redis canary recovered")
+        log_change(self.canary_error, error, messages, who, error=error)
         self.canary_error = error
 
     async def aclose(self) -> None:

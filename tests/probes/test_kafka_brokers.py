@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import aiokafka.errors as kerr
@@ -139,11 +140,28 @@ def _status(r: ProbeResult, group: str) -> str | None:
     return on[0] if on else None
 
 
+class _Lines(logging.Handler):
+    """The exporter's log records as (level, message, fields)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str, dict[str, Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.getMessage(), getattr(record, "fields", {})))
+
+
 @pytest.fixture
-def logged(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, dict[str, Any]]]:
-    lines: list[tuple[int, str, dict[str, Any]]] = []
-    monkeypatch.setattr(kafka, "log", lambda level, msg, **f: lines.append((level, msg, f)))
-    return lines
+def logged() -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
+    handler, logger = _Lines(), logging.getLogger("exporter")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.mark.parametrize("failure", ["refused", "hung", "error code"])
