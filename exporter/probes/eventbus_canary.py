@@ -102,7 +102,6 @@ class CanaryTracker:
 
     buckets: tuple[float, ...]
     sent: int = 0
-    received: int = 0
     lost: int = 0
     out_of_order: int = 0
     next_seq: int = 0
@@ -115,6 +114,11 @@ class CanaryTracker:
 
     def __post_init__(self) -> None:
         self.rtt = Histogram(self.buckets)
+
+    @property
+    def received(self) -> int:
+        """Canaries read back within the deadline: the round trips observed."""
+        return self.rtt.count
 
     def new(self, now: float) -> int:
         """Allocate the next canary and start its clock."""
@@ -149,7 +153,6 @@ class CanaryTracker:
         if rtt > deadline:
             self.lost += 1
             return
-        self.received += 1
         self.rtt.observe(rtt)
         self.last_rtt = rtt
         self.last_success = wall

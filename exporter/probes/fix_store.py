@@ -48,7 +48,7 @@ _ANSWERED_BY: dict[str, frozenset[str]] = {
     "9": frozenset({"G", "F"}),  # OrderCancelReject answers a replace or cancel request
 }
 """Answer MsgType -> the order-entry MsgTypes it answers."""
-_ORDER_FLOW = frozenset({"D", "G", "F", "8", "9"})
+_ORDER_FLOW = _ORDER_ENTRY | _ANSWERED_BY.keys()
 _MAX_CLORDID_KEY = 64
 _LOGON_ATTEMPT = (
     b"Received logon request",
