@@ -3,13 +3,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean
+.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check
 
 setup:
 	@scripts/setup.sh
 
-test: setup lint
+test: setup lint rules-check
 	$(PY) -m pytest -q
+
+# Prometheus rules: rules/src/*.libsonnet + bundle/config.libsonnet -> rules/*.yml
+rules: setup
+	$(PY) -m bundle.build
+
+# The committed rules match a fresh build; promtool runs every test file and the
+# coverage is printed (alerts fired and not fired, recording rules evaluated).
+rules-check: setup
+	$(PY) -m bundle.build --check
+	$(PY) -m bundle.check
 
 test-fast: setup
 	$(PY) -m pytest -q -x

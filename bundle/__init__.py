@@ -1,0 +1,1 @@
+"""The monitoring bundle's build: Jsonnet sources -> Prometheus rule files."""

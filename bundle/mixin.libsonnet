@@ -1,0 +1,14 @@
+// The monitoring bundle: its config and every area's rules (dashboards join
+// later). `rules` maps an output file name (rules/<name>.yml) to its groups;
+// an area file may add defaults to `_config` (thresholds+: {...}).
+(import 'config.libsonnet')
++ (import '../rules/src/exporter.libsonnet')
++ (import '../rules/src/fix.libsonnet')
++ (import '../rules/src/kafka.libsonnet')
++ (import '../rules/src/redis.libsonnet')
++ (import '../rules/src/timescale.libsonnet')
++ (import '../rules/src/backups.libsonnet')
++ (import '../rules/src/eventbus.libsonnet')
++ (import '../rules/src/sla.libsonnet')
++ (import '../rules/src/slo.libsonnet')
++ (import '../rules/src/readiness.libsonnet')

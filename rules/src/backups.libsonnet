@@ -1,0 +1,6 @@
+// Rules of the backups area (being written).
+{
+  rules+:: {
+    backups: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the eventbus area (being written).
+{
+  rules+:: {
+    eventbus: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the fix area (being written).
+{
+  rules+:: {
+    fix: { groups: [] },
+  },
+}

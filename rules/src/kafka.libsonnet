@@ -1,0 +1,6 @@
+// Rules of the kafka area (being written).
+{
+  rules+:: {
+    kafka: { groups: [] },
+  },
+}

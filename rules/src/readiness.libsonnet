@@ -1,0 +1,6 @@
+// Rules of the readiness area (being written).
+{
+  rules+:: {
+    readiness: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the redis area (being written).
+{
+  rules+:: {
+    redis: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the sla area (being written).
+{
+  rules+:: {
+    sla: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the slo area (being written).
+{
+  rules+:: {
+    slo: { groups: [] },
+  },
+}

@@ -1,0 +1,6 @@
+// Rules of the timescale area (being written).
+{
+  rules+:: {
+    timescale: { groups: [] },
+  },
+}
