@@ -88,6 +88,22 @@ def query(prometheus: Prometheus, promql: str) -> list[dict[str, Any]]:
     return result
 
 
+def api(prometheus: Prometheus, path: str) -> Any:
+    """GET a Prometheus API path and return its ``data``."""
+    with urllib.request.urlopen(f"http://{prometheus.address}{path}", timeout=5) as resp:
+        return json.load(resp)["data"]
+
+
+def rule_health(prometheus: Prometheus) -> tuple[int, int, list[str], list[str]]:
+    """Groups, rules, rules not evaluated yet and rules whose evaluation failed
+    (``name: error``) in the demo's Prometheus."""
+    groups = api(prometheus, "/api/v1/rules")["groups"]
+    rules = [r for g in groups for r in g["rules"]]
+    unknown = [r["name"] for r in rules if r["health"] == "unknown"]
+    errors = [f"{r['name']}: {r.get('lastError', '')}" for r in rules if r["health"] == "err"]
+    return len(groups), len(rules), unknown, errors
+
+
 class Demo:
     """Starts and stops everything in order."""
 
@@ -227,8 +243,30 @@ async def verify(prometheus: Prometheus, patience: float = 30.0) -> int:
         await asyncio.sleep(1)
     for r in targets:
         print(f"  {r['metric'].get('kind')}/{r['metric'].get('target')}: up={r['value'][1]}")
+    ok = await _verify_rules(prometheus, end) and ok
     print("demo check:", "ok" if ok else "FAILED")
     return 0 if ok else 1
+
+
+async def _verify_rules(prometheus: Prometheus, end: float) -> bool:
+    """Every bundle rule is loaded and evaluates without error on the demo's data,
+    and the Watchdog fires."""
+    while True:
+        groups, rules, unknown, errors = await asyncio.to_thread(rule_health, prometheus)
+        watchdog = await asyncio.to_thread(query, prometheus, 'ALERTS{alertname="Watchdog"}')
+        if (not unknown and watchdog) or time.monotonic() > end:
+            break
+        await asyncio.sleep(1)
+    alerts = await asyncio.to_thread(query, prometheus, "ALERTS")
+    states = sorted(f"{a['metric']['alertname']}({a['metric']['alertstate']})" for a in alerts)
+    print(
+        f"  rules: {groups} groups, {rules} rules,"
+        f" {len(errors)} failing, {len(unknown)} not evaluated"
+    )
+    print(f"  alerts: {', '.join(states) or 'none'}")
+    for error in errors:
+        print(f"  rule error: {error}")
+    return bool(groups) and not errors and not unknown and bool(watchdog)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,8 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "demo check: ok" in out.stdout
+    assert ", 0 failing, 0 not evaluated" in out.stdout
+    assert "Watchdog(firing)" in out.stdout
     for target in (
         "redis/cache",
         "fix/venue",
