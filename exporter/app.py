@@ -9,9 +9,12 @@ import platform
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from . import config as cfg
+from .calendar_series import CalendarRefresher
+from .calendars import build_calendars
 from .catalogue import core as C
 from .config import Config, ConfigError, ModuleConfig
 from .logs import log
@@ -42,11 +45,12 @@ class ProbeRequestError(Exception):
 class Exporter:
     """Ties the pieces together; the HTTP server and the CLI drive it."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, now: Callable[[], float] = time.time) -> None:
         self.config_path = config_path
         self.config: Config | None = None
         self.store = SnapshotStore()
         self.scheduler = Scheduler(self.store)
+        self.calendars = CalendarRefresher(self.store, now)
         self.started = time.time()
         self.reload_ok = False
         self.reload_time: float | None = None
@@ -61,6 +65,10 @@ class Exporter:
 
     async def _apply(self, config: Config) -> None:
         await self.scheduler.apply(config)
+        await self.calendars.configure(
+            build_calendars(config.calendars),
+            ((k.name, t.name, t.calendar) for k, t in config.all_targets()),
+        )
         self.config = config
         self.reload_ok = True
         self.reload_time = time.time()
@@ -86,7 +94,8 @@ class Exporter:
             return True, "config reloaded"
 
     async def stop(self) -> None:
-        """Stop every probe loop and close connections."""
+        """Stop every probe loop and the calendar task, and close connections."""
+        await self.calendars.stop()
         await self.scheduler.stop()
 
     def ready(self) -> bool:

@@ -7,14 +7,16 @@ Every error names the file, the field path and the problem, in the form
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
-from .model import Duration, Regex, StrictModel, TargetBase
+from .calendars import CalendarConfig
+from .model import ALWAYS, Duration, Regex, StrictModel, TargetBase
 from .probe import ProbeKind
 from .probes import KINDS
 
@@ -66,6 +68,7 @@ class ModuleConfig(StrictModel):
 def _root_model() -> type[StrictModel]:
     fields: dict[str, Any] = {
         "global_": (GlobalConfig, Field(default_factory=GlobalConfig, alias="global")),
+        "calendars": (list[CalendarConfig], Field(default_factory=list)),
         "modules": (dict[str, ModuleConfig], Field(default_factory=dict)),
     }
     for name, kind in KINDS.items():
@@ -74,16 +77,18 @@ def _root_model() -> type[StrictModel]:
 
 
 _ROOT = _root_model()
-SECTIONS = ["global", "modules", *KINDS]
+SECTIONS = ["global", "calendars", "modules", *KINDS]
 
 
 @dataclass(frozen=True)
 class Config:
-    """A validated configuration: targets per kind (defaults filled in) and modules."""
+    """A validated configuration: targets per kind (defaults filled in), modules and
+    the configured calendars (``always`` is built in and not listed)."""
 
     path: str
     targets: dict[str, tuple[TargetBase, ...]]
     modules: dict[str, ModuleConfig]
+    calendars: tuple[CalendarConfig, ...] = field(default=())
 
     def all_targets(self) -> list[tuple[ProbeKind[Any, Any], TargetBase]]:
         """Every (kind, target) pair, in config order."""
@@ -145,7 +150,9 @@ def _fill_defaults(
     return tuple(out)
 
 
-def _check_modules(modules: dict[str, ModuleConfig], problems: list[tuple[str, str]]) -> None:
+def _check_modules(
+    modules: dict[str, ModuleConfig], calendars: set[str], problems: list[tuple[str, str]]
+) -> None:
     for name, module in modules.items():
         kind = KINDS[module.kind]
         template = {
@@ -154,10 +161,61 @@ def _check_modules(modules: dict[str, ModuleConfig], problems: list[tuple[str, s
             kind.address_field: kind.example_address,
         }
         try:
-            kind.target_model.model_validate(template)
+            spec = kind.target_model.model_validate(template)
         except ValidationError as exc:
             for loc, msg in pydantic_problems(exc):
                 problems.append((f"modules.{name}.params.{loc}", msg))
+            continue
+        problems.extend(_unknown_calendars(spec, f"modules.{name}.params", calendars))
+
+
+def _check_calendar_names(
+    calendars: list[CalendarConfig], problems: list[tuple[str, str]]
+) -> set[str]:
+    """The defined calendar names (``always`` included); duplicates are problems."""
+    seen: dict[str, int] = {}
+    for i, cal in enumerate(calendars):
+        if cal.name in seen:
+            problems.append(
+                (
+                    f"calendars[{i}].name",
+                    f"duplicate calendar name {cal.name!r} (also calendars[{seen[cal.name]}])",
+                )
+            )
+        seen.setdefault(cal.name, i)
+    return {ALWAYS, *seen}
+
+
+def calendar_fields(model: BaseModel, loc: str) -> Iterator[tuple[str, str]]:
+    """(field path, calendar name) of every ``calendar`` field set in ``model`` and
+    the models nested in it (heartbeat keys, tables, lag objectives ...)."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        where = f"{loc}.{info.alias or name}" if loc else info.alias or name
+        if name == "calendar" and isinstance(value, str):
+            yield where, value
+        else:
+            yield from _nested_calendar_fields(value, where)
+
+
+def _nested_calendar_fields(value: Any, loc: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, BaseModel):
+        yield from calendar_fields(value, loc)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _nested_calendar_fields(item, f"{loc}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nested_calendar_fields(item, f"{loc}.{key}")
+
+
+def _unknown_calendars(model: BaseModel, loc: str, defined: set[str]) -> list[tuple[str, str]]:
+    known = ", ".join(sorted(defined))
+    return [
+        (where, f"unknown calendar {name!r}; defined: {known}")
+        for where, name in calendar_fields(model, loc)
+        if name not in defined
+    ]
 
 
 def parse(text: str, path: str = "<config>") -> Config:
@@ -179,15 +237,20 @@ def parse(text: str, path: str = "<config>") -> Config:
         raise ConfigError(path, pydantic_problems(exc, SECTIONS)) from None
     problems: list[tuple[str, str]] = []
     glob: GlobalConfig = root.global_  # type: ignore[attr-defined]
+    calendars: list[CalendarConfig] = root.calendars  # type: ignore[attr-defined]
+    defined = _check_calendar_names(calendars, problems)
     targets = {name: _fill_defaults(getattr(root, name), glob, name, problems) for name in KINDS}
+    for section, section_targets in targets.items():
+        for i, target in enumerate(section_targets):
+            problems.extend(_unknown_calendars(target, f"{section}[{i}]", defined))
     for kind in KINDS.values():
         if kind.cross_check is not None:
             problems.extend(kind.cross_check(targets))
     modules: dict[str, ModuleConfig] = root.modules  # type: ignore[attr-defined]
-    _check_modules(modules, problems)
+    _check_modules(modules, defined, problems)
     if problems:
         raise ConfigError(path, problems)
-    return Config(path=path, targets=targets, modules=modules)
+    return Config(path=path, targets=targets, modules=modules, calendars=tuple(calendars))
 
 
 def load(path: str | Path) -> Config:

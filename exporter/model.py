@@ -6,7 +6,8 @@ import os
 import re
 import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -70,6 +71,36 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def parse_duration_or_zero(value: Any) -> float:
+    """Like ``parse_duration``, but zero (``0``, ``0s``) is accepted."""
+    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
+        return 0.0
+    if isinstance(value, str) and (m := _DURATION_RE.match(value)) and float(m.group(1)) == 0:
+        return 0.0
+    return parse_duration(value)
+
+
+DurationOrZero = Annotated[float, BeforeValidator(parse_duration_or_zero)]
+"""A duration that may be zero (a warm-up that can be switched off)."""
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""In ``datetime.weekday()`` order."""
+
+
+def check_timezone(value: str) -> str:
+    """An IANA time zone name known to this machine."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(check_timezone)]
+"""An IANA time zone such as ``America/New_York``, checked at load."""
 
 
 class Secret:
@@ -147,12 +178,18 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+ALWAYS = "always"
+"""The built-in calendar: open at all times, no warm-up."""
+
+
 class TargetBase(StrictModel):
     """Fields every target has. ``interval``/``timeout`` default from ``global``."""
 
     name: Name
     interval: Duration | None = None
     timeout: Duration | None = None
+    calendar: Name = ALWAYS
+    """The trading calendar the target follows (see ``calendars:``)."""
 
     @property
     def interval_s(self) -> float:

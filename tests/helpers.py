@@ -131,11 +131,13 @@ class Running:
 
     async def stop(self) -> None:
         tasks = [r.task for r in self.exporter.scheduler.runners.values() if r.task]
+        if self.exporter.calendars.task is not None:
+            tasks.append(self.exporter.calendars.task)
         await self.session.close()
         await self.server.close()
         await self.exporter.stop()
         leaked = [t for t in tasks if not t.done()]
-        assert not leaked, f"probe tasks left running after stop: {leaked}"
+        assert not leaked, f"tasks left running after stop: {leaked}"
 
 
 async def scrape_until(

@@ -19,7 +19,7 @@ def test_names_are_unique_and_namespaced() -> None:
 
 def test_data_families_carry_a_config_name_label_first() -> None:
     for area, fams in catalogue.AREAS.items():
-        if area == "exporter":
+        if area in ("exporter", "calendar"):  # exporter-level series
             continue
         for f in fams:
             assert f.labels and f.labels[0] in ("target", "session"), f.name
@@ -55,3 +55,16 @@ def test_list_metrics_prints_the_catalogue() -> None:
     by_name = {r[0]: r for r in rows}
     assert by_name["tradeops_up"][1:3] == ["gauge", "kind,target"]
     assert by_name["tradeops_redis_stream_group_lag"][2] == "target,stream,group"
+    assert by_name["tradeops_target_calendar_info"][1:3] == ["gauge", "kind,target,calendar"]
+
+
+def test_calendar_area_follows_the_exporter_area() -> None:
+    areas = list(catalogue.AREAS)
+    assert areas[areas.index("exporter") + 1] == "calendar"
+    assert [f.name for f in catalogue.AREAS["calendar"]] == [
+        "tradeops_calendar_open",
+        "tradeops_calendar_session_open_timestamp_seconds",
+        "tradeops_calendar_session_close_timestamp_seconds",
+        "tradeops_calendar_warmup_seconds",
+        "tradeops_target_calendar_info",
+    ]

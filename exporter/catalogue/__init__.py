@@ -6,11 +6,12 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import backups, core, eventbus, fix, kafka, redis, timescale
+from . import backups, calendar, core, eventbus, fix, kafka, redis, timescale
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
     "exporter": core.FAMILIES,
+    "calendar": calendar.FAMILIES,
     "fix": fix.FAMILIES,
     "kafka": kafka.FAMILIES,
     "redis": redis.FAMILIES,

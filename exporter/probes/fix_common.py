@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..catalogue.fix import MSG_TYPES
-from ..model import StrictModel
+from ..model import WEEKDAYS, StrictModel, TimeZone, Weekday
 
 CompID = Annotated[str, Field(pattern=r"^[!-<>-~]{1,64}$")]
 """A SenderCompID/TargetCompID: printable ASCII without spaces, ``=`` or SOH."""
 
 BeginString = Annotated[str, Field(pattern=r"^FIXT?\.\d\.\d$")]
 """``FIX.4.2``, ``FIX.4.4``, ``FIXT.1.1`` ..."""
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Schedule(StrictModel):
@@ -29,19 +26,10 @@ class Schedule(StrictModel):
     starts on; ``start == end`` means the whole day.
     """
 
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     start: dt.time = dt.time(0, 0)
     end: dt.time = dt.time(0, 0)
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _naive_times(self) -> Schedule:
