@@ -124,6 +124,14 @@ HEARTBEAT_TIME = family(
     T,
     "heartbeat",
 )
+HEARTBEAT_MAX_GAP = family(
+    "redis_heartbeat_max_gap_seconds",
+    "gauge",
+    "The heartbeat key's configured maximum gap between writes, under the calendar it follows.",
+    T,
+    "heartbeat",
+    "calendar",
+)
 STREAM_LENGTH = family("redis_stream_length", "gauge", "Entries in the stream (XLEN).", T, "stream")
 STREAM_LAST_ENTRY = family(
     "redis_stream_last_entry_timestamp_seconds",
@@ -195,6 +203,7 @@ FAMILIES = (
     CANARY_OK,
     HEARTBEAT_PRESENT,
     HEARTBEAT_TIME,
+    HEARTBEAT_MAX_GAP,
     STREAM_LENGTH,
     STREAM_LAST_ENTRY,
     STREAM_GROUP_PENDING,

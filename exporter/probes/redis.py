@@ -38,6 +38,10 @@ class HeartbeatKey(StrictModel):
     name: Name
     key: str = Field(min_length=1)
     field: str | None = None
+    max_gap: Duration = 60.0
+    """The longest acceptable silence between two writes (exported, for the rules)."""
+    calendar: Name | None = None
+    """The calendar the writer follows; defaults to the target's."""
 
 
 class StreamKey(StrictModel):
@@ -258,6 +262,7 @@ async def _keys_series(r: ProbeResult, target: RedisTarget, client: aioredis.Red
         ts = None if isinstance(raw, Exception) else parse_heartbeat(raw)
         r.add(M.HEARTBEAT_PRESENT, ts is not None, name, hb.name)
         r.add(M.HEARTBEAT_TIME, ts, name, hb.name)
+        r.add(M.HEARTBEAT_MAX_GAP, hb.max_gap, name, hb.name, hb.calendar or target.calendar)
     stream_replies = replies[len(target.heartbeats) :]
     for i, st in enumerate(target.streams):
         length, info, groups = stream_replies[3 * i : 3 * i + 3]
