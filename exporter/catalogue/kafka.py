@@ -213,6 +213,14 @@ GROUP_STATE = family(
 GROUP_MEMBERS = family(
     "kafka_consumer_group_members", "gauge", "Members of the group (consumers connected).", T, G
 )
+GROUP_LAG_OBJECTIVE = family(
+    "kafka_consumer_group_lag_objective_seconds",
+    "gauge",
+    "The group's configured time-lag objective, under the calendar its consumers follow.",
+    T,
+    G,
+    "calendar",
+)
 GROUP_STATUS = family(
     "kafka_consumer_group_status",
     "gauge",
@@ -284,6 +292,7 @@ FAMILIES = (
     DRAINING,
     GROUP_STATE,
     GROUP_MEMBERS,
+    GROUP_LAG_OBJECTIVE,
     GROUP_STATUS,
     GROUP_PARTITIONS_STATUS,
     GROUP_LAG,

@@ -44,6 +44,7 @@ from ..logs import log_change
 from ..model import (
     Duration,
     HostTLSConfig,
+    Name,
     PasswordMixin,
     Regex,
     StrictModel,
@@ -131,6 +132,15 @@ class SASLConfig(PasswordMixin):
         return self
 
 
+class LagObjective(StrictModel):
+    """The time-lag objective of the consumer groups whose names fully match ``groups``."""
+
+    groups: Regex
+    objective: Duration
+    calendar: Name | None = None
+    """The calendar the groups' consumers follow; defaults to the target's."""
+
+
 class KafkaTarget(TargetBase):
     """One Kafka cluster."""
 
@@ -150,6 +160,18 @@ class KafkaTarget(TargetBase):
     max_concurrent_requests: int = Field(default=20, ge=1, le=500)
     rediscover_interval: Duration = 600.0
     """How often each group's committed topics are re-checked against every topic."""
+    lag_objectives: list[LagObjective] = Field(default_factory=list)
+    """Per-group time-lag objectives; the first whose ``groups`` matches applies."""
+    default_lag_objective: Duration = 60.0
+    """The objective of groups no entry of ``lag_objectives`` matches."""
+
+    def lag_objective(self, group: str) -> tuple[float, str]:
+        """(objective seconds, calendar) of a group: the first matching entry's, else
+        the default under the target's calendar."""
+        for entry in self.lag_objectives:
+            if re.fullmatch(entry.groups, group):
+                return entry.objective, entry.calendar or self.calendar
+        return self.default_lag_objective, self.calendar
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -196,6 +218,16 @@ class KafkaState(ProbeState):
         self.discovery: dict[str, Discovery] = {}
         self.unreachable: dict[int, str] = {}
         """Brokers that failed a request in the last successful run, with the error."""
+        self.objectives: dict[str, tuple[float, str]] = {}
+        """Group -> its resolved lag objective and calendar (the regexes are matched
+        once per group name, not once per cycle); listed groups only."""
+
+    def objectives_of(self, groups: Iterable[str]) -> dict[str, tuple[float, str]]:
+        """Each group's (objective, calendar), from the cache; the cache keeps only
+        ``groups`` afterwards."""
+        known = self.objectives
+        self.objectives = {g: known.get(g) or self.target.lag_objective(g) for g in groups}
+        return self.objectives
 
     def note_brokers(self, target: str, brokers: Sequence[int], failed: dict[int, str]) -> None:
         """Log broker reachability changes once: WARNING when a broker in the metadata
@@ -890,6 +922,8 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     _prune(st, cluster, groups, fetched, listed_by_all)
     for group_name, group in groups.items():
         _group_series(r, st, target, group_name, group, fetched.get(group_name), offsets)
+    for group_name, (objective, calendar) in st.objectives_of(groups).items():
+        r.add(M.GROUP_LAG_OBJECTIVE, objective, target.name, group_name, calendar)
     r.add(M.REQUESTS, st.requests, target.name)
     r.add(M.REQUESTS_TOTAL, st.requests_total, target.name)
     return r

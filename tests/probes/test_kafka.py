@@ -314,6 +314,64 @@ async def test_topic_granularity_has_no_partition_series(
     assert value(m, "tradeops_kafka_topic_end_offset", target="main", topic=topic) == 8
 
 
+async def test_lag_objectives_first_match_wins_with_the_resolved_calendar(
+    tansu_server: Tansu, exporter_factory: Factory
+) -> None:
+    bs, px = tansu_server.bootstrap, _prefix()
+    topic = f"{px}-orders"
+    await create_topic(bs, topic, 1)
+    await produce(bs, topic, {0: 2})
+    groups = [f"{px}-risk-a", f"{px}-risk-b", f"{px}-pricing", f"{px}-other"]
+    for group in groups:
+        await commit(bs, group, {(topic, 0): 1})
+    calendars = """
+calendars:
+  - {name: xlon, exchange: XLON}
+  - {name: xnys, exchange: XNYS}
+"""
+    objectives = f"""    calendar: xlon
+    default_lag_objective: 45s
+    lag_objectives:
+      - {{groups: "{px}-risk", objective: 1s}}
+      - {{groups: "{px}-risk-a", objective: 10s, calendar: xnys}}
+      - {{groups: "{px}-risk-.*", objective: 30s}}
+      - {{groups: "{px}-risk-a|{px}-pricing", objective: 2m, calendar: always}}
+"""
+    run: Running = await exporter_factory(calendars + _config(bs, px, objectives))
+    m = await _runs_at_least(run, 1)
+    got = {
+        (dict(lbl)["group"], dict(lbl)["calendar"]): v
+        for lbl, v in with_label(
+            m, "tradeops_kafka_consumer_group_lag_objective_seconds", target="main"
+        ).items()
+    }
+    assert got == {
+        (f"{px}-risk-a", "xnys"): 10,  # the first match, not the later ones
+        (f"{px}-risk-b", "xlon"): 30,  # the target's calendar
+        (f"{px}-pricing", "always"): 120,
+        (f"{px}-other", "xlon"): 45,  # no match: the default
+    }
+    # one objective per group the probe reports
+    assert {dict(lbl)["group"] for lbl in with_label(m, "tradeops_kafka_consumer_group_state")} == {
+        g for g, _ in got
+    }
+
+
+async def test_lag_objective_defaults_to_60s_under_always(
+    tansu_server: Tansu, exporter_factory: Factory
+) -> None:
+    bs, px = tansu_server.bootstrap, _prefix()
+    topic, group = f"{px}-orders", f"{px}-risk"
+    await create_topic(bs, topic, 1)
+    await produce(bs, topic, {0: 1})
+    await commit(bs, group, {(topic, 0): 1})
+    run: Running = await exporter_factory(_config(bs, px))
+    m = await _runs_at_least(run, 1)
+    assert with_label(m, "tradeops_kafka_consumer_group_lag_objective_seconds") == {
+        frozenset({("target", "main"), ("group", group), ("calendar", "always")}): 60
+    }
+
+
 async def test_broker_hang_and_kill_withdraw_series_and_recover(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:

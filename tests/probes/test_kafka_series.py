@@ -268,3 +268,21 @@ def _secret_file(directory: Path) -> Path:
     path = directory / "kafka-password"
     path.write_text("from-a-file\n")
     return path
+
+
+def test_lag_objectives_are_matched_once_per_group_and_forgotten_with_it() -> None:
+    target = KafkaTarget.model_validate(
+        {
+            "name": "c",
+            "bootstrap_servers": "127.0.0.1:9092",
+            "lag_objectives": [{"groups": "risk-.*", "objective": "5s", "calendar": "x"}],
+        }
+    )
+    state = KafkaState(target)
+    first = state.objectives_of(["risk-1", "pricing"])
+    assert first == {"risk-1": (5.0, "x"), "pricing": (60.0, "always")}
+    # a group that vanished is forgotten; the others are served from the cache
+    assert state.objectives_of(["pricing"]) is state.objectives
+    assert state.objectives == {"pricing": (60.0, "always")}
+    assert target.lag_objective("risk-") == (5.0, "x")
+    assert target.lag_objective("xrisk-1") == (60.0, "always")  # a full match only
