@@ -182,9 +182,11 @@ TABLE_NEWEST = family(
 TABLE_SLA = family(
     "timescale_table_freshness_sla_seconds",
     "gauge",
-    "The configured freshness SLA of the watched table (absent when none is set).",
+    "The watched table's freshness SLA (300 s unless configured), under the calendar its "
+    "ingest follows.",
     T,
     "table",
+    "calendar",
 )
 TABLE_WITHIN_SLA = family(
     "timescale_table_within_sla",

@@ -23,6 +23,7 @@ from ..model import (
     NAME_PATTERN,
     Duration,
     HostTLSConfig,
+    Name,
     PasswordMixin,
     StrictModel,
     TargetBase,
@@ -64,7 +65,10 @@ class WatchedTable(StrictModel):
     time_column: str = Field(default="time", min_length=1)
     time_unit: Literal["s", "ms", "us", "ns"] = "s"
     """Unit of an integer or numeric time column (ignored for timestamp columns)."""
-    freshness_sla: Duration | None = None
+    freshness_sla: Duration = 300.0
+    """How old the newest row may be while data should be landing."""
+    calendar: Name | None = None
+    """The calendar ingest into this table follows; defaults to the target's."""
 
     _no_nul = field_validator("schema_", "table", "time_column")(_identifier)
 
@@ -293,19 +297,25 @@ async def _replication(r: ProbeResult, name: str, conn: Any, in_recovery: bool) 
 
 
 def _table_series(
-    r: ProbeResult, name: str, table: WatchedTable, ok: bool, raw: object, now: float
+    r: ProbeResult,
+    target: TimescaleTarget,
+    table: WatchedTable,
+    ok: bool,
+    raw: object,
+    now: float,
 ) -> None:
+    name = target.name
     newest = to_unix(raw, table.time_unit) if ok and raw is not None else None
     ok = ok and (raw is None or newest is not None)  # a non-time column is a failure
     r.add(M.TABLE_QUERY_OK, ok, name, table.name)
-    r.add(M.TABLE_SLA, table.freshness_sla, name, table.name)
+    calendar = table.calendar or target.calendar
+    r.add(M.TABLE_SLA, table.freshness_sla, name, table.name, calendar)
     if not ok:
         return
     r.add(M.TABLE_HAS_ROWS, newest is not None, name, table.name)
     r.add(M.TABLE_NEWEST, newest, name, table.name)
-    if table.freshness_sla is not None:
-        within = newest is not None and now - newest <= table.freshness_sla
-        r.add(M.TABLE_WITHIN_SLA, within, name, table.name)
+    within = newest is not None and now - newest <= table.freshness_sla
+    r.add(M.TABLE_WITHIN_SLA, within, name, table.name)
 
 
 def _spec(table: WatchedTable) -> tuple[str, str, str]:
@@ -336,7 +346,7 @@ async def _tables(
         except asyncpg.PostgresError:
             results = [await _one_table(conn, t) for t in batch]  # find which one failed
         for table, (ok, raw) in zip(batch, results, strict=True):
-            _table_series(r, target.name, table, ok, raw, now)
+            _table_series(r, target, table, ok, raw, now)
     loop = asyncio.get_running_loop()
     for table in alone:
         ok, raw = False, None
@@ -346,7 +356,7 @@ async def _tables(
                 del state.isolated[table.name]
             except asyncpg.QueryCanceledError:
                 state.isolated[table.name] = True
-        _table_series(r, target.name, table, ok, raw, now)
+        _table_series(r, target, table, ok, raw, now)
 
 
 async def _one_table(conn: Any, table: WatchedTable) -> tuple[bool, object]:

@@ -148,7 +148,8 @@ async def test_documented_role_sees_server_health(
     newest = value(m, "tradeops_timescale_table_newest_row_timestamp_seconds", **T, table="ticks")
     assert newest is not None and abs(time.time() - 5 - newest) < 3
     assert value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 1
-    assert value(m, "tradeops_timescale_table_freshness_sla_seconds", **T, table="ticks") == 60
+    sla = "tradeops_timescale_table_freshness_sla_seconds"
+    assert value(m, sla, **T, table="ticks", calendar="always") == 60
     assert _errors(m, "auth") == 0 and _errors(m, "protocol") == 0
 
 
@@ -291,6 +292,41 @@ async def test_freshness_follows_inserts_and_goes_stale(
     )
     assert newest(m) == pytest.approx(second)
     assert time.time() - second >= 2
+
+
+async def test_freshness_sla_defaults_and_the_resolved_calendar(
+    postgres_server: Postgres, exporter_factory: Factory, superuser_password: str
+) -> None:
+    pg = postgres_server
+    create_database(pg, "ts_sla")
+    pg.psql(
+        "CREATE TABLE ticks (time timestamptz NOT NULL);"
+        " CREATE TABLE quotes (time timestamptz NOT NULL);"
+        " INSERT INTO ticks VALUES (now() - interval '10 minutes');"
+        " INSERT INTO quotes VALUES (now() - interval '10 minutes')",
+        "ts_sla",
+    )
+    tables = """      - {name: ticks, table: ticks}
+      - {name: quotes, table: quotes, freshness_sla: 1h, calendar: always}
+      - {name: gone, table: no_such_table, calendar: xlon}"""
+    config = _config(pg, "ts_sla", tables=tables).replace(
+        "    sslmode: disable\n", "    sslmode: disable\n    calendar: xnys\n"
+    )
+    calendars = "calendars:\n  - {name: xnys, exchange: XNYS}\n  - {name: xlon, exchange: XLON}\n"
+    run: Running = await exporter_factory(calendars + config)
+    m = await scrape_until(run, lambda m: _up(m) == 1)
+    assert with_label(m, "tradeops_timescale_table_freshness_sla_seconds") == {
+        # the 300 s default, under the target's calendar
+        frozenset({("target", "db"), ("table", "ticks"), ("calendar", "xnys")}): 300,
+        frozenset({("target", "db"), ("table", "quotes"), ("calendar", "always")}): 3600,
+        # a table whose query fails keeps its threshold
+        frozenset({("target", "db"), ("table", "gone"), ("calendar", "xlon")}): 300,
+    }
+    # within_sla is there for every table that answered, SLA configured or not
+    assert value(m, "tradeops_timescale_table_within_sla", **T, table="ticks") == 0
+    assert value(m, "tradeops_timescale_table_within_sla", **T, table="quotes") == 1
+    assert value(m, "tradeops_timescale_table_query_success", **T, table="gone") == 0
+    assert value(m, "tradeops_timescale_table_within_sla", **T, table="gone") is None
 
 
 async def test_wrong_password_is_auth_and_never_shown(

@@ -90,7 +90,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "global: {timeout: 4s}\n"
         "timescale:\n"
         '  - {name: db, address: "db.internal", database: d, user: u, password: "${TS_PW}",\n'
-        "     tables: [{name: ticks, table: ticks, freshness_sla: 1m}]}\n",
+        "     tables: [{name: ticks, table: ticks, freshness_sla: 1m},\n"
+        "              {name: quotes, table: quotes}]}\n",
         "cfg.yml",
     )
     target = config.targets["timescale"][0]
@@ -100,6 +101,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert target.statement_timeout_s == 2.0
     table = target.tables[0]
     assert (table.schema_, table.time_column, table.freshness_sla) == ("public", "time", 60.0)
+    assert (target.tables[1].freshness_sla, target.tables[1].calendar) == (300.0, None)
+    assert target.calendar == "always"
 
 
 @pytest.mark.parametrize(
