@@ -159,6 +159,24 @@ RPO = family(
     "backup_recovery_point_timestamp_seconds.",
     T,
 )
+RPO_OBJECTIVE = family(
+    "backup_rpo_objective_seconds",
+    "gauge",
+    "The backup set's configured recovery point objective (the largest acceptable RPO).",
+    T,
+)
+DRILL_MAX_INTERVAL = family(
+    "backup_restore_drill_max_interval_seconds",
+    "gauge",
+    "The configured longest acceptable time between two successful restore drills.",
+    T,
+)
+MIN_BACKUPS = family(
+    "backup_retention_min_backups",
+    "gauge",
+    "The configured minimum of successful backups (all types) inside the retention window.",
+    T,
+)
 DRILL_RECORDS = family(
     "backup_restore_drill_records",
     "gauge",
@@ -231,6 +249,9 @@ FAMILIES = (
     WAL_LAST_ARCHIVED,
     RECOVERY_POINT,
     RPO,
+    RPO_OBJECTIVE,
+    DRILL_MAX_INTERVAL,
+    MIN_BACKUPS,
     DRILL_RECORDS,
     DRILL_LAST_SUCCESS,
     DRILL_LAST,

@@ -155,6 +155,12 @@ class BackupTarget(TargetBase):
     retention: Duration = 7 * 86400.0
     """Window over which successful backups are counted."""
     checksum: ChecksumConfig = Field(default_factory=ChecksumConfig)
+    rpo_objective: Duration = 26 * 3600.0
+    """The largest acceptable data loss: how old the recovery point may get."""
+    restore_drill_max_interval: Duration = 8 * 86400.0
+    """The longest acceptable time between two successful restore drills."""
+    min_backups: int = Field(default=1, ge=0)
+    """Successful backups (all types together) expected inside the retention window."""
 
 
 @dataclass(slots=True)
@@ -487,9 +493,17 @@ async def _drills(
     r.add(M.DRILL_CHECKSUMS_FAILED, last.checksums_failed, name)
 
 
+def _objective_series(r: ProbeResult, target: BackupTarget) -> None:
+    """The set's configured objectives, exported beside the data for the rules."""
+    r.add(M.RPO_OBJECTIVE, target.rpo_objective, target.name)
+    r.add(M.DRILL_MAX_INTERVAL, target.restore_drill_max_interval, target.name)
+    r.add(M.MIN_BACKUPS, target.min_backups, target.name)
+
+
 async def probe(target: BackupTarget, ctx: ProbeContext[BackupState]) -> ProbeResult:
     """Probe one backup set."""
     r = ProbeResult()
+    _objective_series(r, target)
     src = target.source
     if isinstance(src, DirectorySource):
         await _directory(r, target, src, ctx)

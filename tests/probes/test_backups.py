@@ -500,7 +500,76 @@ async def test_an_empty_drill_directory_says_so(tmp_path: Path) -> None:
         s = _samples(await _probe_once(target, state))
     finally:
         await state.aclose()
-    assert s == {("tradeops_backup_restore_drill_records", ("set",)): 0}
+    assert s == {
+        ("tradeops_backup_restore_drill_records", ("set",)): 0,
+        ("tradeops_backup_rpo_objective_seconds", ("set",)): 93600,
+        ("tradeops_backup_restore_drill_max_interval_seconds", ("set",)): 691200,
+        ("tradeops_backup_retention_min_backups", ("set",)): 1,
+    }
+
+
+async def test_objectives_are_exported_with_the_data(
+    archived_pg: Archived, backup_dir: Path, tmp_path: Path, exporter_factory: Factory
+) -> None:
+    pg, rest = archived_pg
+    dump_backup(pg, backup_dir)
+    record = tmp_path / "drill.json"
+    write_drill_record(record, True, timestamp=time.time() - 60, duration=1.0, rows=1)
+    cmd = json.dumps(rest.command)
+    run: Running = await exporter_factory(f"""
+backups:
+  - name: dumps
+    interval: 3s
+    timeout: 2500ms
+    source: {{type: directory, path: {backup_dir}}}
+  - name: stanza
+    interval: 3s
+    timeout: 2500ms
+    source: {{type: pgbackrest, stanza: {rest.stanza}, command: {cmd}}}
+    rpo_objective: 90m
+    restore_drill_max_interval: 48h
+    min_backups: 3
+  - name: drills
+    interval: 3s
+    timeout: 2500ms
+    source: {{type: restore_drill, path: {record}}}
+    min_backups: 0
+  - name: unmounted
+    interval: 3s
+    timeout: 2500ms
+    source: {{type: directory, path: {tmp_path / "not-mounted"}}}
+""")
+
+    def settled(m: Series) -> bool:
+        runs = "tradeops_probe_runs_total"
+        names = ("dumps", "stanza", "drills", "unmounted")
+        return all((value(m, runs, kind="backups", target=n) or 0) >= 1 for n in names)
+
+    m = await scrape_until(run, settled, timeout=20)
+    rpo = "tradeops_backup_rpo_objective_seconds"
+    drill = "tradeops_backup_restore_drill_max_interval_seconds"
+    count = "tradeops_backup_retention_min_backups"
+    # the defaults: 26 h, 8 days, one backup
+    assert (value(m, rpo, target="dumps"), value(m, drill, target="dumps")) == (93600, 691200)
+    assert value(m, count, target="dumps") == 1
+    assert value(m, "tradeops_backup_retention_window_backups", target="dumps", type="full") == 1
+    # configured
+    assert (value(m, rpo, target="stanza"), value(m, drill, target="stanza")) == (5400, 172800)
+    assert value(m, count, target="stanza") == 3
+    assert value(m, "tradeops_backup_pgbackrest_stanza_ok", target="stanza") == 1
+    assert (value(m, rpo, target="drills"), value(m, count, target="drills")) == (93600, 0)
+    # a failed run withdraws them with the data
+    assert value(m, "tradeops_up", kind="backups", target="unmounted") == 0
+    assert value(m, rpo, target="unmounted") is None
+    assert value(m, count, target="unmounted") is None
+
+
+def test_min_backups_is_not_negative() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(_yaml("{type: directory, path: /x}", "    min_backups: -1"), "cfg.yml")
+    assert err.value.lines() == [
+        "cfg.yml: backups[0].min_backups: Input should be greater than or equal to 0"
+    ]
 
 
 @pytest.mark.parametrize(
