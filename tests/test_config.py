@@ -76,6 +76,8 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.targets["redis"][0].name == "cache-primary"
     assert config.modules["redis"].allows("10.20.1.7:6379")
     assert not config.modules["redis"].allows("10.20.1.7:6379.evil")
+    assert [c.name for c in config.calendars] == ["xnys"]
+    assert config.targets["redis"][0].calendar == "xnys"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
