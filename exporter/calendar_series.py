@@ -70,7 +70,11 @@ class CalendarRefresher:
         """Follow these calendars and targets from now on; start the task if needed.
         Session tables are built in a thread (an exchange calendar takes a moment)."""
         now = self.now()
-        await asyncio.gather(*(asyncio.to_thread(c.prepare, now) for c in calendars.values()))
+        # a calendar that fails here fails again in refresh(), which logs it
+        await asyncio.gather(
+            *(asyncio.to_thread(c.prepare, now) for c in calendars.values()),
+            return_exceptions=True,
+        )
         self.calendars = dict(calendars)
         self.targets = tuple(sorted(targets))
         self.refresh()

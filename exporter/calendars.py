@@ -203,8 +203,8 @@ class SessionTable:
         i = bisect_right(self.opens, now) - 1
         if i >= 0 and now < self.closes[i]:
             return CalendarState(True, self._open(i), self._close(i))
-        if i + 1 < len(self.opens):
-            return CalendarState(False, self._open(i + 1), self._close(i + 1))
+        if i + 1 < len(self.opens):  # a session after ``now``: its open is known
+            return CalendarState(False, self.opens[i + 1], self._close(i + 1))
         return CalendarState(False, None, None)
 
     def _open(self, i: int) -> float:

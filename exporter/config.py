@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class Config:
     path: str
     targets: dict[str, tuple[TargetBase, ...]]
     modules: dict[str, ModuleConfig]
-    calendars: tuple[CalendarConfig, ...] = field(default=())
+    calendars: tuple[CalendarConfig, ...] = ()
 
     def all_targets(self) -> list[tuple[ProbeKind[Any, Any], TargetBase]]:
         """Every (kind, target) pair, in config order."""

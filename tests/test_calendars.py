@@ -278,6 +278,11 @@ def test_merge_joins_touching_and_overlapping_sessions() -> None:
     assert table.state(5) == closed(10, 20)
     assert table.state(20) == closed(30, 40)
     assert table.state(40) == CalendarState(False, None, None)
+    # sessions that may extend past what the table was built from
+    edges = SessionTable((10, 30), (20, 40), 0, start_unknown=True, end_unknown=True)
+    assert edges.state(15) == opened(0, 20)
+    assert edges.state(5) == closed(10, 20)  # a session still to come has a known open
+    assert edges.state(35) == opened(30, None)
 
 
 # --- always, warm-up and configuration ---------------------------------------------------
