@@ -54,7 +54,7 @@ def rule_files(directory: Path = RULES_DIR) -> list[Path]:
 
 def load_rules(directory: Path = RULES_DIR) -> list[Rule]:
     """Every rule of every rule file."""
-    rules = []
+    rules: list[Rule] = []
     for path in rule_files(directory):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         for group in doc["groups"]:
