@@ -152,7 +152,9 @@ class Demo:
             "fix_store": [fix_passive],
             "kafka": [{"name": "marketdata", "bootstrap_servers": tansu.bootstrap}],
             "redis": [redis_target(redis)],
-            "timescale": [timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV)],
+            "timescale": [
+                timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV, sla="30s")
+            ],
             "backups": yaml.safe_load(backups.exporter_config("15s", "10s"))["backups"],
             "eventbus": [eventbus_target(self.bus, redis)],
         }
