@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check
+.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,11 @@ rules: setup
 rules-check: setup
 	$(PY) -m bundle.build --check
 	$(PY) -m bundle.check
+
+# Alertmanager: amtool check-config, the routing table and every bundle alert's
+# route, the inhibit rules against the bundle, template goldens, no inline secret.
+am-test: setup
+	$(PY) -m pytest -q tests/alertmanager
 
 test-fast: setup
 	$(PY) -m pytest -q -x

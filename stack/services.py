@@ -402,18 +402,31 @@ class Tansu(Service):
 
 
 class Alertmanager(Service):
-    """Alertmanager with a config file (default: a null receiver)."""
+    """Alertmanager with a config file: ``config`` (a mapping), or ``config_text``
+    (YAML as it is, such as the shipped config pointed at the local sinks by
+    ``stack.alerting.wire_config``); default a null receiver."""
 
     name = "alertmanager"
 
     def __init__(
-        self, root: Path, port: int | None = None, config: dict[str, Any] | None = None
+        self,
+        root: Path,
+        port: int | None = None,
+        config: dict[str, Any] | None = None,
+        config_text: str | None = None,
     ) -> None:
         super().__init__(root, port)
         self.config = config or {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+        self.config_text = config_text
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: the API is under ``/api/v2/``."""
+        return f"http://{self.address}"
 
     def prepare(self) -> None:
-        (self.dir / "alertmanager.yml").write_text(yaml.safe_dump(self.config))
+        text = self.config_text if self.config_text is not None else yaml.safe_dump(self.config)
+        (self.dir / "alertmanager.yml").write_text(text)
 
     def command(self) -> list[str]:
         return [

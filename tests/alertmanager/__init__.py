@@ -1,0 +1,1 @@
+"""Tests of the Alertmanager configuration and templates (alertmanager/)."""
