@@ -6,7 +6,7 @@ dashboards are checked against this catalogue (``--list-metrics``).
 
 from __future__ import annotations
 
-from . import backups, calendar, core, eventbus, fix, kafka, redis, timescale
+from . import backups, calendar, core, drills, eventbus, fix, kafka, redis, timescale
 from .base import NAMESPACE, Family, MetricType, family
 
 AREAS: dict[str, tuple[Family, ...]] = {
@@ -18,6 +18,7 @@ AREAS: dict[str, tuple[Family, ...]] = {
     "timescale": timescale.FAMILIES,
     "backups": backups.FAMILIES,
     "eventbus": eventbus.FAMILIES,
+    "drills": drills.FAMILIES,
 }
 
 ALL: tuple[Family, ...] = tuple(f for fams in AREAS.values() for f in fams)

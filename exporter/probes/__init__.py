@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..probe import ProbeKind
-from . import backups, eventbus, fix, fix_store, kafka, redis, timescale
+from . import backups, drills, eventbus, fix, fix_store, kafka, redis, timescale
 
 KINDS: dict[str, ProbeKind[Any, Any]] = {
     kind.name: kind
@@ -17,5 +17,6 @@ KINDS: dict[str, ProbeKind[Any, Any]] = {
         timescale.KIND,
         backups.KIND,
         eventbus.KIND,
+        drills.KIND,
     )
 }
