@@ -9,6 +9,7 @@
 + (import '../rules/src/timescale.libsonnet')
 + (import '../rules/src/backups.libsonnet')
 + (import '../rules/src/eventbus.libsonnet')
++ (import '../rules/src/drills.libsonnet')
 + (import '../rules/src/sla.libsonnet')
 + (import '../rules/src/slo.libsonnet')
 + (import '../rules/src/readiness.libsonnet')
