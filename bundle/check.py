@@ -114,6 +114,33 @@ def unknown_names(expr: str, recorded: set[str]) -> list[str]:
     return out
 
 
+def matchers_of(selector_text: str) -> frozenset[tuple[str, str, str]]:
+    """The matchers of a config selector such as ``job="tradeops", env="prod"``."""
+    (sel,) = selectors("x{" + selector_text + "}")
+    return sel.matchers
+
+
+def selector_problems(expr: str, config: dict[str, Any]) -> list[str]:
+    """Selectors that lack the bundle's job selector: the exporter's series (and its
+    ``up``) need ``selector``; the runtime contract's series (and the runtime's
+    ``up``) need ``sla.runtimeSelector``. Recording rules and ``ALERTS`` need none."""
+    exporter = matchers_of(config["selector"])
+    runtime = matchers_of(config["sla"]["runtimeSelector"])
+    problems = []
+    for sel in selectors(expr):
+        if sel.name is None or sel.name.startswith("tradeops:") or sel.name == "ALERTS":
+            continue
+        if sel.name in CONTRACT:
+            wanted = [runtime]
+        elif sel.name == "up":
+            wanted = [exporter, runtime]
+        else:
+            wanted = [exporter]
+        if not any(m <= sel.matchers for m in wanted):
+            problems.append(f"{sel.name} lacks {' or '.join(sorted(map(str, wanted)))}")
+    return problems
+
+
 @dataclass
 class Coverage:
     """What the promtool tests exercise."""
@@ -193,13 +220,14 @@ def main() -> int:
     problems = coverage_problems(rules, cov)
     for problem in problems:
         print(f"coverage: {problem}")
+    records = {r.name for r in rules if not r.is_alert}
     print(
-        f"bundle: {alerts} alerts, {len(rules) - alerts} recording rules in "
+        f"bundle: {alerts} alerts, {len(rules) - alerts} recording rules"
+        f" ({len(records)} series names) in "
         f"{len(rule_files())} files; promtool: {len(test_files())} files, {cov.tests} tests, "
         f"{cov.cases} cases, {len(failed)} failed; coverage: "
         f"{len(cov.fired)}/{alerts} alerts fired, {len(cov.not_fired)}/{alerts} not fired, "
-        f"{len(cov.evaluated & {r.name for r in rules if not r.is_alert})}/{len(rules) - alerts}"
-        " recording rules evaluated"
+        f"{len(cov.evaluated & records)}/{len(records)} recorded series evaluated"
     )
     return 1 if failed or problems else 0
 

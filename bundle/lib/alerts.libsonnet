@@ -21,8 +21,10 @@ local get(o, k, default) = if std.objectHas(o, k) then o[k] else default;
   // A number as PromQL text: integers in full, fractions to six significant digits.
   num(x):: if x == std.floor(x) then '%d' % x else '%.6g' % x,
 
-  // A `for:` duration, scaled for time-scaled builds.
-  scaled(cfg, d):: self.duration(self.seconds(d) * cfg.timeScale),
+  // A `for:` duration, scaled for time-scaled builds, never under two scrape
+  // intervals (so one missed scrape never fires an alert).
+  scaled(cfg, d)::
+    self.duration(std.max(self.seconds(d) * cfg.timeScale, 2 * self.seconds(cfg.scrapeInterval))),
 
   // A range for rate()/increase()/*_over_time(): scaled, but never shorter
   // than four scrape intervals (so a window always holds enough samples).

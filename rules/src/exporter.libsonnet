@@ -25,6 +25,15 @@ local a = import '../../bundle/lib/alerts.libsonnet';
               )
             ||| % cfg
           ),
+          // Open, warm-up or not: what "failing" alerts need on a venue's holidays.
+          a.record(
+            'tradeops:target_calendar_open',
+            |||
+              max by (kind, target, calendar) (tradeops_target_calendar_info{%(selector)s})
+              * on (calendar) group_left ()
+              max by (calendar) (tradeops_calendar_open{%(selector)s})
+            ||| % cfg
+          ),
           a.record(
             'tradeops:target_in_session',
             |||

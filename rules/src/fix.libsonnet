@@ -41,6 +41,9 @@ local a = import '../../bundle/lib/alerts.libsonnet';
       // the target's trading calendar in session past its warm-up, by session
       storeGate: 'label_replace(%s, "session", "$1", "target", "(.*)")' % a.targetInSession('fix_store'),
       probeGate: 'label_replace(%s, "session", "$1", "target", "(.*)")' % a.targetInSession('fix'),
+      // the target's trading calendar open (no warm-up): a venue shut for a holiday
+      // inside the session's weekly schedule does not page
+      probeOpen: 'label_replace(tradeops:target_calendar_open{kind="fix"} == 1, "session", "$1", "target", "(.*)")',
       // the fix_store target's last run succeeded, by session
       storeUp: 'label_replace(tradeops_up{%(selector)s, kind="fix_store"} == 1, "session", "$1", "target", "(.*)")' % cfg,
       // the target's probe state restarted within the window (an exporter restart,
@@ -64,6 +67,7 @@ local a = import '../../bundle/lib/alerts.libsonnet';
             expr: |||
               tradeops_fix_probe_success{%(selector)s} == 0
               and on (job, instance, session) tradeops_fix_probe_in_schedule{%(selector)s} == 1
+              and on (session) %(probeOpen)s
             ||| % c,
             'for': '1m',
             summary: 'The FIX monitoring session cannot log on to its venue.',

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from bundle import build
-from bundle.check import Rule, load_rules, rule_files, selectors, unknown_names
+from bundle.check import Rule, load_rules, rule_files, selector_problems, unknown_names
 
 CONFIG = build.evaluate()["config"]
 RULES = load_rules()
@@ -86,14 +86,20 @@ def test_every_name_read_exists(rule: Rule) -> None:
     assert unknown_names(rule.body["expr"], RECORDED) == []
 
 
-@pytest.mark.parametrize("rule", RULES, ids=ids)
-def test_every_exporter_selector_carries_the_job_selector(rule: Rule) -> None:
-    (job,) = selectors("x{" + CONFIG["selector"] + "}")
-    for sel in selectors(rule.body["expr"]):
-        if sel.name and not sel.name.startswith("tradeops:") and sel.name not in ("ALERTS",):
-            if rule.name == "Watchdog":
-                continue
-            assert job.matchers <= sel.matchers, f"{sel.name} lacks {CONFIG['selector']}"
+@pytest.mark.parametrize("rule", [r for r in RULES if r.name != "Watchdog"], ids=ids)
+def test_every_selector_carries_its_job_selector(rule: Rule) -> None:
+    assert selector_problems(rule.body["expr"], CONFIG) == []
+
+
+def test_a_selector_without_the_job_selector_is_caught() -> None:
+    assert selector_problems('tradeops_up{kind="redis"} == 0', CONFIG) == [
+        "tradeops_up lacks " + str(frozenset({("job", "Equal", "tradeops")}))
+    ]
+    drift = 'tradeops_runtime_position_drift_ratio{job="tradeops"} > 0.005'
+    assert len(selector_problems(drift, CONFIG)) == 1
+    assert (
+        selector_problems('up{job="trading-runtime"} == 0 or up{job="tradeops"} == 0', CONFIG) == []
+    )
 
 
 def test_unknown_names_are_caught() -> None:
