@@ -8,7 +8,9 @@ CONFIG ?= examples/config.yml
 setup:
 	@scripts/setup.sh
 
-test: setup lint rules-check
+test: setup lint
+	$(PY) -m bundle.build --check
+	$(PY) -m bundle.check --no-promtool
 	$(PY) -m pytest -q
 
 # Prometheus rules: rules/src/*.libsonnet + bundle/config.libsonnet -> rules/*.yml

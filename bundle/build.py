@@ -8,6 +8,7 @@ compares; ``--override`` applies a user's Jsonnet object on top of the bundle
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -35,14 +36,20 @@ _KEY_ORDER = (
 )
 
 
-def evaluate(override: str = "{}") -> dict[str, Any]:
-    """The bundle object's ``rules`` field (area -> rule file) and ``_config``, as data."""
+@functools.cache
+def _evaluate_json(override: str) -> str:
     snippet = (
         f"local bundle = (import 'bundle/mixin.libsonnet') + ({override});\n"
         "{ rules: bundle.rules, config: bundle._config }"
     )
-    text = _jsonnet.evaluate_snippet("<bundle>", snippet, jpathdir=[str(ROOT)])
-    result: dict[str, Any] = json.loads(text)
+    text: str = _jsonnet.evaluate_snippet("<bundle>", snippet, jpathdir=[str(ROOT)])
+    return text
+
+
+def evaluate(override: str = "{}") -> dict[str, Any]:
+    """The bundle object's ``rules`` field (area -> rule file) and ``_config``, as data
+    (the sources are evaluated once per override and process)."""
+    result: dict[str, Any] = json.loads(_evaluate_json(override))
     return result
 
 
