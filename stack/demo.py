@@ -1,5 +1,7 @@
 """The demo: the local stack, simulated traffic, the exporter, Prometheus and
-Alertmanager, all on free loopback ports in a temporary directory."""
+Alertmanager with the shipped configuration, delivering to local Slack,
+PagerDuty and dead-man's-switch stand-ins that print every notification, all on
+free loopback ports in a temporary directory."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from . import sim_fix
+from .alerting import wire_config
 from .fix import FixAcceptor
 from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
 from .sim_backups import BackupSim
@@ -29,6 +33,7 @@ from .sim_kafka import KafkaSimulator
 from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
 from .sim_timescale import TickSimulator
 from .sim_timescale import exporter_config as timescale_target
+from .sinks import Notification, Rejection, Sinks
 
 ServiceT = TypeVar("ServiceT", bound=Service)
 
@@ -94,14 +99,18 @@ def api(prometheus: Prometheus, path: str) -> Any:
         return json.load(resp)["data"]
 
 
-def rule_health(prometheus: Prometheus) -> tuple[int, int, list[str], list[str]]:
-    """Groups, rules, rules not evaluated yet and rules whose evaluation failed
-    (``name: error``) in the demo's Prometheus."""
+def rule_health(prometheus: Prometheus) -> tuple[int, int, list[str], list[str], int]:
+    """Groups, rules, rules not evaluated yet, rules whose evaluation failed
+    (``name: error``) and rules not due yet (their group's interval is longer than
+    Prometheus has been running) in the demo's Prometheus."""
     groups = api(prometheus, "/api/v1/rules")["groups"]
-    rules = [r for g in groups for r in g["rules"]]
-    unknown = [r["name"] for r in rules if r["health"] == "unknown"]
-    errors = [f"{r['name']}: {r.get('lastError', '')}" for r in rules if r["health"] == "err"]
-    return len(groups), len(rules), unknown, errors
+    started = api(prometheus, "/api/v1/status/runtimeinfo")["startTime"]
+    uptime = time.time() - datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+    rules = [(g, r) for g in groups for r in g["rules"]]
+    unknown = [r["name"] for g, r in rules if r["health"] == "unknown" and g["interval"] <= uptime]
+    not_due = sum(r["health"] == "unknown" and g["interval"] > uptime for g, r in rules)
+    errors = [f"{r['name']}: {r.get('lastError', '')}" for _, r in rules if r["health"] == "err"]
+    return len(groups), len(rules), unknown, errors, not_due
 
 
 class Demo:
@@ -112,6 +121,9 @@ class Demo:
         self.services: list[Service] = []
         self.stoppers: list[Callable[[], Awaitable[None]]] = []
         self.bus: EventBusSim | None = None
+        self.sinks = Sinks(on_notification=show_notification, on_rejection=show_rejection)
+        self.drills = root / "drills"
+        self.pids: dict[str, int] = {}
 
     def _start(self, service: ServiceT) -> ServiceT:
         service.start()
@@ -157,12 +169,19 @@ class Demo:
             ],
             "backups": yaml.safe_load(backups.exporter_config("15s", "10s"))["backups"],
             "eventbus": [eventbus_target(self.bus, redis)],
+            "drills": [{"name": "shift-start", "path": str(self.drills)}],
         }
+        self.drills.mkdir(exist_ok=True)
         config = self.root / "exporter.yml"
         config.write_text(exporter_config(targets))
         os.environ[PG_PASSWORD_ENV] = postgres.password
         exporter = self._start(Exporter(self.root, config))
-        alertmanager = self._start(Alertmanager(self.root))
+        # the shipped Alertmanager config, its secrets and endpoints pointed at the sinks
+        await self.sinks.start()
+        self.stoppers.append(self.sinks.stop)
+        wired = wire_config(self.sinks, self.root / "alertmanager-secrets")
+        alertmanager = self._start(Alertmanager(self.root, config_text=wired.text))
+        self.pids = {"redis": redis.proc.pid} if redis.proc is not None else {}
         rules = sorted(str(p) for p in (REPO / "rules").glob("*.yml"))
         prometheus = Prometheus(
             self.root,
@@ -170,6 +189,7 @@ class Demo:
             rule_files=rules,
             alertmanager=alertmanager.address,
             scrape_interval="5s",
+            resend_delay="5s",  # the Watchdog's first ping within seconds, not a minute
         )
         self._start(prometheus)
         return exporter, prometheus, alertmanager
@@ -181,6 +201,16 @@ class Demo:
                 await stop()
         for service in reversed(self.services):
             service.stop()
+
+
+def show_notification(n: Notification) -> None:
+    """Print one delivery as it arrives: sink, receiver, status, alert, target, summary."""
+    print(f"{time.strftime('%H:%M:%S')} {n.line()}", flush=True)
+
+
+def show_rejection(r: Rejection) -> None:
+    """Print a payload a stand-in refused (as Slack or PagerDuty would have)."""
+    print(f"{time.strftime('%H:%M:%S')} REFUSED by {r.sink} ({r.path}): {r.reason}", flush=True)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -204,13 +234,22 @@ async def run(duration: float | None, check: bool, keep: bool) -> int:
         exporter, prometheus, alertmanager = await demo.start()
         assert demo.bus is not None
         bus_base = demo.bus.url.removesuffix(demo.bus.path)
+        redis_pid = demo.pids.get("redis")
+        drill = (
+            f".venv/bin/python -m bundle.drill --alertmanager http://{alertmanager.address}"
+            f" --record-dir {demo.drills}"
+        )
         print(
             f"""
 tradeops demo is running (files in {root})
   exporter      http://{exporter.address}/          metrics: http://{exporter.address}/metrics
   prometheus    http://{prometheus.address}/graph   try: tradeops_up
-  alertmanager  http://{alertmanager.address}/
-degrade the event bus:   curl -X POST {bus_base}/degrade   (undo: {bus_base}/recover)
+  alertmanager  http://{alertmanager.address}/      the shipped alertmanager.yml
+  slack, pagerduty, dead-man's switch: {demo.sinks.url} (every notification is printed below)
+cause a fault and watch it page:
+  degrade the event bus:  curl -X POST {bus_base}/degrade   (undo: {bus_base}/recover)
+  hang Redis:             kill -STOP {redis_pid}   (undo: kill -CONT {redis_pid})
+  run a paging drill:     {drill}
 Press Ctrl-C to stop.""",
             flush=True,
         )
@@ -221,7 +260,7 @@ Press Ctrl-C to stop.""",
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
         if check:
-            status = await verify(prometheus)
+            status = await verify(prometheus, demo.sinks)
     finally:
         await demo.stop()
         if not keep:
@@ -229,10 +268,11 @@ Press Ctrl-C to stop.""",
     return status
 
 
-async def verify(prometheus: Prometheus, patience: float = 30.0) -> int:
+async def verify(prometheus: Prometheus, sinks: Sinks, patience: float = 30.0) -> int:
     """Exit status for ``--check``: Prometheus scrapes the exporter and every target is
     up in one evaluation, within ``patience`` seconds (a run that failed on a loaded
-    machine gets the next scrape to recover)."""
+    machine gets the next scrape to recover), and the Watchdog reached the dead-man's
+    switch through Alertmanager with nothing refused by the sinks."""
     end = time.monotonic() + patience
     while True:
         # in a thread: the simulators and the event-bus stand-in share this loop
@@ -246,6 +286,7 @@ async def verify(prometheus: Prometheus, patience: float = 30.0) -> int:
     for r in targets:
         print(f"  {r['metric'].get('kind')}/{r['metric'].get('target')}: up={r['value'][1]}")
     ok = await _verify_rules(prometheus, end) and ok
+    ok = await _verify_sinks(sinks, end) and ok
     print("demo check:", "ok" if ok else "FAILED")
     return 0 if ok else 1
 
@@ -254,7 +295,7 @@ async def _verify_rules(prometheus: Prometheus, end: float) -> bool:
     """Every bundle rule is loaded and evaluates without error on the demo's data,
     and the Watchdog fires."""
     while True:
-        groups, rules, unknown, errors = await asyncio.to_thread(rule_health, prometheus)
+        groups, rules, unknown, errors, not_due = await asyncio.to_thread(rule_health, prometheus)
         watchdog = await asyncio.to_thread(query, prometheus, 'ALERTS{alertname="Watchdog"}')
         if (not unknown and watchdog) or time.monotonic() > end:
             break
@@ -264,11 +305,31 @@ async def _verify_rules(prometheus: Prometheus, end: float) -> bool:
     print(
         f"  rules: {groups} groups, {rules} rules,"
         f" {len(errors)} failing, {len(unknown)} not evaluated"
+        + (f" ({not_due} in groups whose interval has not passed yet)" if not_due else "")
     )
     print(f"  alerts: {', '.join(states) or 'none'}")
     for error in errors:
         print(f"  rule error: {error}")
     return bool(groups) and not errors and not unknown and bool(watchdog)
+
+
+async def _verify_sinks(sinks: Sinks, end: float) -> bool:
+    """The Watchdog arrived at the dead-man's switch; the sinks refused nothing."""
+
+    def ping(n: Notification) -> bool:
+        return n.sink == "heartbeat" and "Watchdog" in n.alertnames
+
+    with contextlib.suppress(TimeoutError):
+        await sinks.wait_for(ping, max(0.0, end - time.monotonic()))
+    pings = len(sinks.matching(ping))
+    refused = sinks.rejections
+    print(
+        f"  sinks: {len(sinks.notifications)} notifications, {pings} Watchdog pings at the"
+        f" dead-man's switch, {len(refused)} refused"
+    )
+    for r in refused:
+        print(f"  refused by {r.sink} ({r.path}): {r.reason}")
+    return pings > 0 and not refused
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -455,12 +455,17 @@ class Prometheus(Service):
         rule_files: Sequence[str] = (),
         alertmanager: str | None = None,
         scrape_interval: str = "5s",
+        resend_delay: str | None = None,
     ) -> None:
         super().__init__(root, port)
         self.scrape_targets = list(scrape_targets)
         self.rule_files = list(rule_files)
         self.alertmanager = alertmanager
         self.scrape_interval = scrape_interval
+        self.resend_delay = resend_delay
+        """``--rules.alert.resend-delay`` (Prometheus' default: 1m). Alerts of the
+        first evaluations, before Alertmanager is discovered (about 5 s), are
+        dropped and sent again only after this delay."""
 
     def prepare(self) -> None:
         cfg: dict[str, Any] = {
@@ -486,6 +491,7 @@ class Prometheus(Service):
             f"--storage.tsdb.path={self.dir / 'data'}",
             f"--web.listen-address={self.address}",
             "--web.enable-lifecycle",
+            *([f"--rules.alert.resend-delay={self.resend_delay}"] if self.resend_delay else []),
         ]
 
     def wait_ready(self) -> None:

@@ -77,7 +77,7 @@ _SLACK_ATTACHMENT_URLS = ("author_link", "author_icon", "title_link", "image_url
 _SLACK_ATTACHMENT_URLS_ALL = (*_SLACK_ATTACHMENT_URLS, "footer_icon")
 _STATUS_WORD = re.compile(r"\b(firing|resolved)\b", re.IGNORECASE)
 _LABEL_IN_TEXT = re.compile(
-    r"\b(" + "|".join(TARGET_LABELS) + r")\b[*_`]*\s*[:=]\s*[*_`\"']*([A-Za-z0-9][A-Za-z0-9_.:-]*)"
+    r"\b(" + "|".join(TARGET_LABELS) + r")\s?=\s?[\"']?([A-Za-z0-9][A-Za-z0-9_.:-]*)"
 )
 
 
@@ -110,12 +110,14 @@ class Notification:
         """True if ``value`` appears anywhere in the message's text."""
         return value in self.text
 
-    def line(self) -> str:
-        """One line for a terminal: sink, receiver, status, alerts, target, summary."""
+    def line(self, width: int = 160) -> str:
+        """One line for a terminal: sink, receiver, status, alerts, target, summary
+        (cut to ``width`` characters)."""
         names = ",".join(self.alertnames) or "?"
-        where = " ".join(f"{k}={v}" for k, v in self.labels.items())
-        head = f"{self.sink:<9} {self.receiver:<22} {self.status:<9}"
-        return f"{head} {names} {where} — {self.summary}"
+        where = "".join(f" {k}={v}" for k, v in self.labels.items())
+        head = f"{self.sink:<9} {self.receiver:<18} {self.status:<8}"
+        text = f"{head} {names}{where} — {self.summary}"
+        return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -451,6 +453,8 @@ class Sinks:
     alertnames: frozenset[str] = field(default_factory=bundle_alertnames)
     on_notification: Callable[[Notification], None] | None = None
     """Called (on the server's loop) for each accepted delivery."""
+    on_rejection: Callable[[Rejection], None] | None = None
+    """Called (on the server's loop) for each refused request."""
     host: str = LOOPBACK
     port: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -599,8 +603,11 @@ class Sinks:
             self.on_notification(n)
 
     def _reject(self, sink: SinkName, request: web.Request, reason: str, raw: bytes) -> None:
+        rejection = Rejection(sink, request.path, reason, raw, time.monotonic())
         with self._lock:
-            self._rejections.append(Rejection(sink, request.path, reason, raw, time.monotonic()))
+            self._rejections.append(rejection)
+        if self.on_rejection is not None:
+            self.on_rejection(rejection)
 
     async def _slack(self, request: web.Request) -> web.Response:
         arrived, wall = time.monotonic(), time.time()

@@ -303,3 +303,21 @@ async def test_the_server_can_run_in_a_thread_of_its_own() -> None:
         assert n.receiver == "x"
     finally:
         s.stop_thread()
+
+
+async def test_callbacks_see_every_delivery_and_refusal() -> None:
+    seen: list[str] = []
+    s = await Sinks(
+        on_notification=lambda n: seen.append(f"ok {n.receiver}"),
+        on_rejection=lambda r: seen.append(f"refused {r.reason}"),
+    ).start()
+    try:
+        await _post(s.slack_url("a"), {"text": "session=x2 target=cache: hello"})
+        await _post(s.slack_url("a"), {})
+    finally:
+        await s.stop()
+    assert seen == [
+        "ok a",
+        "refused no_text: no text, and no attachment or block with anything to show",
+    ]
+    assert dict(s.notifications[0].labels) == {"session": "x2", "target": "cache"}
