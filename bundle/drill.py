@@ -93,7 +93,7 @@ class DrillResult:
     resolve_sent: dict[str, int] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """The JSON record (docs/drills.md)."""
+        """The JSON record (docs/alerting.md, "Paging drill")."""
         doc = asdict(self)
         doc["started"] = rfc3339(self.started)
         doc["finished"] = rfc3339(self.finished)

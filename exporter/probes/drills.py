@@ -50,8 +50,8 @@ class DrillRecord:
 
 
 def parse_record(raw: bytes, what: str) -> DrillRecord:
-    """A drill record (docs/drills.md): ``result`` ok or failed and ``finished``
-    (Unix seconds or RFC 3339 with an offset; ``started`` when it has none)."""
+    """A drill record (docs/alerting.md, "Paging drill"): ``result`` ok or failed
+    and ``finished`` (Unix seconds or RFC 3339 with an offset; else ``started``)."""
     doc = load_json(raw, what)
     if not isinstance(doc, dict):
         raise ProbeError("protocol", f"{what}: expected a JSON object")
