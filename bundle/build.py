@@ -161,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         problems = stale(args.out, override)
         for name in problems:
-            print(
-                f"{args.out / name}: differs from a fresh build (run make rules)", file=sys.stderr
-            )
+            path = ROOT / name if "/" in name else args.out / name
+            print(f"{path}: differs from a fresh build (run make rules)", file=sys.stderr)
         return 1 if problems else 0
     for path in write(args.out, override):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
