@@ -16,12 +16,15 @@ from collections.abc import Callable
 
 import pytest
 
+from bundle.drill import ALERTNAME as DRILL_ALERTNAME
+
 from . import am
 
 RULES = am.inhibit_rules()
 ALERTS = am.bundle_alerts()
 BY_NAME = {a.name: a for a in ALERTS}
-NAMES = set(BY_NAME)
+NAMES = set(BY_NAME) | {DRILL_ALERTNAME}
+"""The bundle's rules, and the alert the paging drill posts."""
 AREA = {a.name: a.static.get("area", "") for a in ALERTS}
 
 Predicate = Callable[[am.BundleAlert], bool]
