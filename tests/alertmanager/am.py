@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from bundle import check
+from bundle.routes import Matcher
 from stack.services import find_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,31 +97,12 @@ def render(text: str, data: Path) -> subprocess.CompletedProcess[str]:
 _MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"((?:[^"\\]|\\.)*)"$')
 
 
-@dataclass(frozen=True)
-class Matcher:
-    """One matcher of the ``matchers`` syntax: ``name="v"``, ``name!~"re"``..."""
-
-    name: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Matcher:
-        """Parse one matcher; the config writes every value quoted."""
-        m = _MATCHER.match(text.strip())
-        if not m:
-            raise ValueError(f"not a quoted matcher: {text!r}")
-        return cls(m.group(1), m.group(2), re.sub(r"\\(.)", r"\1", m.group(3)))
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Alertmanager's semantics: a missing label is "", regexes are anchored."""
-        have = labels.get(self.name, "")
-        if self.op == "=":
-            return have == self.value
-        if self.op == "!=":
-            return have != self.value
-        hit = re.fullmatch(f"(?:{self.value})", have) is not None
-        return hit if self.op == "=~" else not hit
+def parse_quoted(text: str) -> Matcher:
+    """Parse one matcher of the ``matchers`` syntax, as the config writes them: every
+    value quoted (``name="v"``, ``name!~"re"``...)."""
+    if not _MATCHER.match(text.strip()):
+        raise ValueError(f"not a quoted matcher: {text!r}")
+    return Matcher.parse(text.strip())
 
 
 def all_match(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:

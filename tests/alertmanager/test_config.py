@@ -107,10 +107,10 @@ def test_matchers_syntax_only() -> None:
     assert old.isdisjoint(keys(CONFIG))
     for route in ALL_ROUTES:
         for m in route.get("matchers") or []:
-            am.Matcher.parse(m)
+            am.parse_quoted(m)
     for rule in CONFIG["inhibit_rules"]:
         for m in rule.get("source_matchers", []) + rule.get("target_matchers", []):
-            am.Matcher.parse(m)
+            am.parse_quoted(m)
 
 
 def test_every_notifier_sets_send_resolved() -> None:
