@@ -62,8 +62,22 @@ def backups_down(t: am.BundleAlert) -> bool:
     return AREA[t.name] == "backups" and t.static["severity"] == "warning"
 
 
-# The critical step of a pair -> its warning step.
-ESCALATIONS = {
+# The critical step of a pair -> its warning step; a cause -> its consequence.
+CONSEQUENCES = {
+    (cause, effect)
+    for cause in ("KafkaConsumerGroupStopped", "KafkaConsumerGroupStalled")
+    for effect in (
+        "KafkaConsumerLagOverObjective",
+        "KafkaConsumerLagFarOverObjective",
+        "KafkaConsumerLagSustained",
+        "KafkaConsumerNotDraining",
+        "KafkaConsumerGroupNoMembers",
+    )
+} | {
+    ("RedisRdbSaveFailing", "RedisCanaryFailing"),
+    ("RedisAofWriteFailing", "RedisCanaryFailing"),
+}
+ESCALATIONS = CONSEQUENCES | {
     ("TimescaleXidWraparoundNear", "TimescaleXidAgeHigh"),
     ("BackupRpoFarOverObjective", "BackupRpoOverObjective"),
     ("KafkaConsumerLagFarOverObjective", "KafkaConsumerLagOverObjective"),
