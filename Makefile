@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test
+.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,11 @@ rules-check: setup
 # route, the inhibit rules against the bundle, template goldens, no inline secret.
 am-test: setup
 	$(PY) -m pytest -q tests/alertmanager
+
+# The release archive: dist/tradeops-bundle-<rules/VERSION>.tar.gz (reproducible;
+# refused while the committed rules are stale).
+bundle: setup
+	$(PY) -m bundle.release
 
 test-fast: setup
 	$(PY) -m pytest -q -x
