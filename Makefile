@@ -3,19 +3,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle
+.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle dashboards
 
 setup:
 	@scripts/setup.sh
 
 test: setup lint
 	$(PY) -m bundle.build --check
+	$(PY) -m bundle.dashboards --check
 	$(PY) -m bundle.check --no-promtool
 	$(PY) -m pytest -q
 
 # Prometheus rules: rules/src/*.libsonnet + bundle/config.libsonnet -> rules/*.yml
 rules: setup
 	$(PY) -m bundle.build
+
+# Grafana dashboards: dashboards/*.jsonnet + bundle/config.libsonnet ->
+# dashboards/build/<uid>.json (committed; `make rules` is not needed first).
+dashboards: setup
+	$(PY) -m bundle.dashboards
 
 # The committed rules match a fresh build; promtool runs every test file and the
 # coverage is printed (alerts fired and not fired, recording rules evaluated).

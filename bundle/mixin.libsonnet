@@ -1,6 +1,7 @@
-// The monitoring bundle: its config and every area's rules (dashboards join
-// later). `rules` maps an output file name (rules/<name>.yml) to its groups;
-// an area file may add defaults to `_config` (thresholds+: {...}).
+// The monitoring bundle: its config, every area's rules and the dashboards.
+// `rules` maps an output file name (rules/<name>.yml) to its groups;
+// `grafanaDashboards` maps a key of `_config.dashboards` to its dashboard; an
+// area file may add defaults to `_config` (thresholds+: {...}).
 (import 'config.libsonnet')
 + (import '../rules/src/exporter.libsonnet')
 + (import '../rules/src/fix.libsonnet')
@@ -13,3 +14,4 @@
 + (import '../rules/src/sla.libsonnet')
 + (import '../rules/src/slo.libsonnet')
 + (import '../rules/src/readiness.libsonnet')
++ (import '../dashboards/mixin.libsonnet')
