@@ -40,15 +40,16 @@ _KEY_ORDER = (
 def _evaluate_json(override: str) -> str:
     snippet = (
         f"local bundle = (import 'bundle/mixin.libsonnet') + ({override});\n"
-        "{ rules: bundle.rules, config: bundle._config }"
+        "{ rules: bundle.rules, dashboards: bundle.grafanaDashboards, config: bundle._config }"
     )
     text: str = _jsonnet.evaluate_snippet("<bundle>", snippet, jpathdir=[str(ROOT)])
     return text
 
 
 def evaluate(override: str = "{}") -> dict[str, Any]:
-    """The bundle object's ``rules`` field (area -> rule file) and ``_config``, as data
-    (the sources are evaluated once per override and process)."""
+    """The bundle object's ``rules`` (area -> rule file), ``dashboards`` (key of
+    ``_config.dashboards`` -> dashboard) and ``config``, as data (the sources are
+    evaluated once per override and process)."""
     result: dict[str, Any] = json.loads(_evaluate_json(override))
     return result
 
@@ -116,15 +117,35 @@ def alert_index(rules: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def stale(out: Path = RULES_DIR, override: str = "{}") -> list[str]:
-    """Files under ``out`` that differ from a fresh build (or are missing or extra)."""
-    fresh = build(override)
+def stale_files(fresh: dict[str, str], out: Path, pattern: str) -> list[str]:
+    """Names of generated files under ``out`` that differ from ``fresh`` (name ->
+    text), are missing, or match ``pattern`` without being in it."""
     problems = [
         name
         for name, text in fresh.items()
         if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
     ]
-    problems += sorted(p.name for p in out.glob("*.yml") if p.name not in fresh)
+    return problems + sorted(p.name for p in out.glob(pattern) if p.name not in fresh)
+
+
+def write_files(fresh: dict[str, str], out: Path, pattern: str) -> list[Path]:
+    """Write ``fresh`` (name -> text) into ``out``, removing the files matching
+    ``pattern`` that it does not hold."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(pattern):
+        if old.name not in fresh:
+            old.unlink()
+    paths = []
+    for name, text in fresh.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def stale(out: Path = RULES_DIR, override: str = "{}") -> list[str]:
+    """Files under ``out`` that differ from a fresh build (or are missing or extra)."""
+    problems = stale_files(build(override), out, "*.yml")
     if out == RULES_DIR and override == "{}":
         index = alert_index(evaluate()["rules"])
         if not ALERT_INDEX.is_file() or ALERT_INDEX.read_text(encoding="utf-8") != index:
@@ -134,16 +155,7 @@ def stale(out: Path = RULES_DIR, override: str = "{}") -> list[str]:
 
 def write(out: Path = RULES_DIR, override: str = "{}") -> list[Path]:
     """Write a fresh build into ``out`` (removing rule files no area produces)."""
-    out.mkdir(parents=True, exist_ok=True)
-    fresh = build(override)
-    for old in out.glob("*.yml"):
-        if old.name not in fresh:
-            old.unlink()
-    paths = []
-    for name, text in fresh.items():
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
+    paths = write_files(build(override), out, "*.yml")
     if out == RULES_DIR and override == "{}":
         ALERT_INDEX.write_text(alert_index(evaluate()["rules"]), encoding="utf-8")
         paths.append(ALERT_INDEX)

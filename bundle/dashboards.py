@@ -10,7 +10,6 @@ users without Jsonnet import it into Grafana as it is.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 from pathlib import Path
@@ -18,27 +17,11 @@ from typing import Any
 
 import _jsonnet
 
-from .build import ROOT
+from .build import ROOT, evaluate, stale_files, write_files
 from .lint import panels, queries
 
 DASHBOARDS_DIR = ROOT / "dashboards"
 BUILD_DIR = DASHBOARDS_DIR / "build"
-
-
-@functools.cache
-def _evaluate_json(override: str) -> str:
-    snippet = (
-        f"local bundle = (import 'bundle/mixin.libsonnet') + ({override});\n"
-        "{ dashboards: bundle.grafanaDashboards, config: bundle._config }"
-    )
-    text: str = _jsonnet.evaluate_snippet("<dashboards>", snippet, jpathdir=[str(ROOT)])
-    return text
-
-
-def evaluate(override: str = "{}") -> dict[str, Any]:
-    """``dashboards`` (key of ``_config.dashboards`` -> dashboard) and ``config``."""
-    result: dict[str, Any] = json.loads(_evaluate_json(override))
-    return result
 
 
 def sources() -> list[Path]:
@@ -68,29 +51,12 @@ def build(override: str = "{}") -> dict[str, str]:
 
 def stale(out: Path = BUILD_DIR, override: str = "{}") -> list[str]:
     """Files under ``out`` that differ from a fresh build (or are missing or extra)."""
-    fresh = build(override)
-    problems = [
-        name
-        for name, text in fresh.items()
-        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
-    ]
-    problems += sorted(p.name for p in out.glob("*.json") if p.name not in fresh)
-    return problems
+    return stale_files(build(override), out, "*.json")
 
 
 def write(out: Path = BUILD_DIR, override: str = "{}") -> list[Path]:
     """Write a fresh build into ``out`` (removing JSON files no dashboard produces)."""
-    out.mkdir(parents=True, exist_ok=True)
-    fresh = build(override)
-    for old in out.glob("*.json"):
-        if old.name not in fresh:
-            old.unlink()
-    paths = []
-    for name, text in fresh.items():
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
+    return write_files(build(override), out, "*.json")
 
 
 def summary(dashboards: dict[str, Any]) -> str:
