@@ -162,14 +162,23 @@ def write(out: Path = RULES_DIR, override: str = "{}") -> list[Path]:
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: build (default) or ``--check``."""
-    parser = argparse.ArgumentParser(prog="python -m bundle.build", description=__doc__)
+def parse_cli(
+    prog: str, doc: str | None, out: Path, argv: list[str] | None
+) -> tuple[argparse.Namespace, str]:
+    """The builders' command line (``--check``, ``--out``, ``--override``): the parsed
+    arguments and the override's Jsonnet text."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("--check", action="store_true", help="compare, do not write")
-    parser.add_argument("--out", type=Path, default=RULES_DIR, help="output directory")
+    parser.add_argument("--out", type=Path, default=out, help="output directory")
     parser.add_argument("--override", type=Path, help="a Jsonnet file with a bundle override")
     args = parser.parse_args(argv)
     override = args.override.read_text(encoding="utf-8") if args.override else "{}"
+    return args, override
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build (default) or ``--check``."""
+    args, override = parse_cli("python -m bundle.build", __doc__, RULES_DIR, argv)
     if args.check:
         problems = stale(args.out, override)
         for name in problems:

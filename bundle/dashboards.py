@@ -9,7 +9,6 @@ users without Jsonnet import it into Grafana as it is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import _jsonnet
 
-from .build import ROOT, evaluate, stale_files, write_files
+from .build import ROOT, evaluate, parse_cli, stale_files, write_files
 from .lint import panels, queries
 
 DASHBOARDS_DIR = ROOT / "dashboards"
@@ -74,12 +73,7 @@ def summary(dashboards: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: build (default) or ``--check``."""
-    parser = argparse.ArgumentParser(prog="python -m bundle.dashboards", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare, do not write")
-    parser.add_argument("--out", type=Path, default=BUILD_DIR, help="output directory")
-    parser.add_argument("--override", type=Path, help="a Jsonnet file with a bundle override")
-    args = parser.parse_args(argv)
-    override = args.override.read_text(encoding="utf-8") if args.override else "{}"
+    args, override = parse_cli("python -m bundle.dashboards", __doc__, BUILD_DIR, argv)
     if args.check:
         problems = stale(args.out, override)
         for name in problems:
