@@ -16,7 +16,8 @@ from typing import Any
 
 import _jsonnet
 
-from .build import ROOT, evaluate, parse_cli, stale_files, write_files
+from .build import ROOT, parse_cli, stale_files, write_files
+from .build import evaluate as evaluate
 from .lint import panels, queries
 
 DASHBOARDS_DIR = ROOT / "dashboards"
