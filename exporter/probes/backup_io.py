@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,3 +221,24 @@ class PendingHash:
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
     """What must stay the same for a partial hash to stay valid."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+Listing = list[tuple[Path, tuple[int, int, int, int]]]
+"""Files with their identity (``file_identity``)."""
+
+
+def list_files(directory: Path, pattern: str, limit: int) -> Listing:
+    """Regular files matching ``pattern``, newest first by mtime, at most ``limit``
+    (blocking: call it on the worker)."""
+    if not directory.is_dir():
+        raise ProbeError("other", f"{directory} is not a readable directory")
+    found = []
+    for p in directory.glob(pattern):
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # removed between glob and stat
+        if stat.S_ISREG(st.st_mode):
+            found.append((p, file_identity(st)))
+    found.sort(key=lambda e: e[1][3], reverse=True)
+    return found[:limit]

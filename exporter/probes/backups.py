@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,15 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from ..catalogue import backups as M
 from ..model import Duration, StrictModel, TargetBase
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
-from .backup_io import BlockingIO, PendingHash, file_identity, read_limited, run_command
+from .backup_io import (
+    BlockingIO,
+    Listing,
+    PendingHash,
+    file_identity,
+    list_files,
+    read_limited,
+    run_command,
+)
 from .backup_sources import (
     Backup,
     Drill,
@@ -191,25 +198,6 @@ class BackupState(ProbeState):
 # --- blocking helpers (run on the I/O worker) ---------------------------------
 
 
-Listing = list[tuple[Path, tuple[int, int, int, int]]]
-
-
-def _list(directory: Path, pattern: str, limit: int) -> Listing:
-    """Regular files matching ``pattern``, newest first by mtime, at most ``limit``."""
-    if not directory.is_dir():
-        raise ProbeError("other", f"{directory} is not a readable directory")
-    found = []
-    for p in directory.glob(pattern):
-        try:
-            st = p.stat()
-        except OSError:
-            continue  # removed between glob and stat
-        if stat.S_ISREG(st.st_mode):
-            found.append((p, file_identity(st)))
-    found.sort(key=lambda e: e[1][3], reverse=True)
-    return found[:limit]
-
-
 def _read_new(entries: Listing, known: dict[Path, Any], limit: int) -> dict[Path, bytes | None]:
     """The bytes of entries not parsed before (None when unreadable)."""
     out: dict[Path, bytes | None] = {}
@@ -334,7 +322,7 @@ async def _directory(
     r: ProbeResult, target: BackupTarget, src: DirectorySource, ctx: ProbeContext[BackupState]
 ) -> None:
     state, now = ctx.state, ctx.now()
-    entries = await state.io.call(_list, src.path, src.glob, src.max_entries)
+    entries = await state.io.call(list_files, src.path, src.glob, src.max_entries)
     if src.files is not None:
         backups = [
             Backup(src.bare_type, ident[2] >= src.min_size_bytes, None, ident[3] / 1e9, ident[2])
@@ -463,7 +451,7 @@ def _drill_entries(src: RestoreDrillSource) -> Listing:
     st = src.path.stat()
     if src.path.is_file():
         return [(src.path, file_identity(st))]
-    return _list(src.path, src.glob, src.max_records)
+    return list_files(src.path, src.glob, src.max_records)
 
 
 async def _drills(

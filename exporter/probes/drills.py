@@ -21,7 +21,7 @@ from pydantic import Field
 from ..catalogue import drills as M
 from ..model import Duration, TargetBase
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
-from .backup_io import BlockingIO, file_identity, read_limited
+from .backup_io import BlockingIO, file_identity, list_files, read_limited
 from .backup_sources import load_json, timestamp
 
 MiB = 1 << 20
@@ -89,16 +89,7 @@ def _entries(target: DrillsTarget) -> list[tuple[Path, Identity]]:
         return [(target.path, file_identity(st))]
     if not stat.S_ISDIR(st.st_mode):
         raise ProbeError("other", f"{target.path} is neither a file nor a directory")
-    found = []
-    for p in target.path.glob(target.glob):
-        try:
-            pst = p.stat()
-        except OSError:
-            continue  # removed between glob and stat
-        if stat.S_ISREG(pst.st_mode):
-            found.append((p, file_identity(pst)))
-    found.sort(key=lambda e: e[1][3], reverse=True)
-    return found[: target.max_records]
+    return list_files(target.path, target.glob, target.max_records)
 
 
 def _read_new(
