@@ -11,6 +11,7 @@ setup:
 test: setup lint
 	$(PY) -m bundle.build --check
 	$(PY) -m bundle.dashboards --check
+	$(PY) -m bundle.schema
 	$(PY) -m bundle.check --no-promtool
 	$(PY) -m pytest -q
 
@@ -63,4 +64,4 @@ bench: setup
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info dashboards/schema/node_modules

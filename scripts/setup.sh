@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the exporter, its tests and the demo need, and nothing twice:
-# Debian packages (when root and missing) and the Python virtual environment.
+# Debian packages (when root and missing), the Python virtual environment and
+# the npm packages of the dashboard schema check (dashboards/schema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 DEBIAN_PACKAGES=(
     redis-server postgresql postgresql-client prometheus prometheus-alertmanager
     jsonnet pgbackrest prometheus-redis-exporter prometheus-postgres-exporter
-    g++ openssl
+    g++ openssl docker-compose
 )
 
 missing=()
@@ -18,6 +19,9 @@ if command -v dpkg-query >/dev/null; then
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$pkg")
     done
+    # npm (and node) for the dashboard schema check; a Node.js installed by
+    # other means brings its own npm, and then nothing is installed.
+    command -v npm >/dev/null || missing+=(nodejs npm)
 fi
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
@@ -38,5 +42,13 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
     "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
     rm -f "$VENV"/.setup-*
+    touch "$stamp"
+fi
+
+SCHEMA_DIR=dashboards/schema
+stamp="$SCHEMA_DIR/node_modules/.setup-$(sha256sum "$SCHEMA_DIR/package-lock.json" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "setup: installing the npm packages of the dashboard schema check in $SCHEMA_DIR"
+    (cd "$SCHEMA_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
     touch "$stamp"
 fi

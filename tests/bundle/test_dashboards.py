@@ -28,8 +28,15 @@ BUILT_UIDS = {p.stem for p in dashboards.BUILD_DIR.glob("*.json")}
 # The uid of each dashboard source, as released: a changed uid breaks every
 # bookmark and every alert's dashboard_url, so changing one must fail here.
 EXPECTED_UIDS = {
+    "backups.jsonnet": {"backups": "tradeops-backups"},
+    "eventbus.jsonnet": {"eventbus": "tradeops-eventbus"},
     "exporter.jsonnet": {"exporter": "tradeops-exporter"},
+    "fix.jsonnet": {"fix": "tradeops-fix"},
+    "kafka.jsonnet": {"kafka": "tradeops-kafka"},
     "overview.jsonnet": {"overview": "tradeops-overview"},
+    "redis.jsonnet": {"redis": "tradeops-redis"},
+    "slo.jsonnet": {"slo": "tradeops-slo"},
+    "timescale.jsonnet": {"timescale": "tradeops-timescale"},
 }
 # Every uid of bundle/config.libsonnet, built or not.
 CONFIG_UIDS = {
@@ -43,18 +50,6 @@ CONFIG_UIDS = {
     "eventbus": "tradeops-eventbus",
     "slo": "tradeops-slo",
 }
-# Dashboards alerts and panels already link to that are not built yet. Remove a
-# uid when its dashboard lands (a test fails while a built uid is still here).
-NOT_YET_BUILT = {
-    "tradeops-fix",
-    "tradeops-kafka",
-    "tradeops-redis",
-    "tradeops-timescale",
-    "tradeops-backups",
-    "tradeops-eventbus",
-    "tradeops-slo",
-}
-
 _UID_IN_URL = re.compile(r"/d/([A-Za-z0-9_-]+)")
 
 
@@ -105,21 +100,30 @@ def test_uids_are_stable() -> None:
     assert {d["uid"] for d in DASHBOARDS.values()} == BUILT_UIDS
 
 
-def test_not_yet_built_only_shrinks() -> None:
-    assert not NOT_YET_BUILT & BUILT_UIDS, "built now: remove from NOT_YET_BUILT"
-    assert set(CONFIG_UIDS.values()) >= NOT_YET_BUILT
-    assert set(CONFIG_UIDS.values()) <= BUILT_UIDS | NOT_YET_BUILT
-
-
 def test_every_alert_dashboard_url_resolves() -> None:
     alerts = [r for r in RULES if r.is_alert]
     assert alerts
     for rule in alerts:
         m = _UID_IN_URL.search(rule.body["annotations"]["dashboard_url"])
         assert m, rule.name
-        assert m.group(1) in BUILT_UIDS | NOT_YET_BUILT, f"{rule.name}: {m.group(1)}"
+        assert m.group(1) in BUILT_UIDS, f"{rule.name}: {m.group(1)}"
     linked = {_UID_IN_URL.search(r.body["annotations"]["dashboard_url"]) for r in alerts}
-    assert {m.group(1) for m in linked if m} & BUILT_UIDS, "some alert links a built dashboard"
+    assert {m.group(1) for m in linked if m} == BUILT_UIDS, "every dashboard explains alerts"
+
+
+_VAR_IN_URL = re.compile(r"[?&]var-(\w+)=")
+
+
+def test_every_alert_dashboard_url_sets_variables_of_its_dashboard() -> None:
+    by_uid = {d["uid"]: d for d in DASHBOARDS.values()}
+    for rule in (r for r in RULES if r.is_alert):
+        url = rule.body["annotations"]["dashboard_url"]
+        m = _UID_IN_URL.search(url)
+        if m is None or m.group(1) not in by_uid:
+            continue
+        names = {v["name"] for v in lint.variables(by_uid[m.group(1)])}
+        for var in _VAR_IN_URL.findall(url):
+            assert var in names, f"{rule.name}: {url} sets var-{var}, not a variable there"
 
 
 def _links(dashboard: dict[str, Any]) -> list[str]:
@@ -138,7 +142,7 @@ def test_every_dashboard_link_resolves(key: str) -> None:
     for url in _links(DASHBOARDS[key]):
         m = _UID_IN_URL.search(url)
         if m:
-            assert m.group(1) in BUILT_UIDS | NOT_YET_BUILT, url
+            assert m.group(1) in BUILT_UIDS, url
 
 
 def test_the_overview_has_a_stat_per_area_and_links_to_the_area_dashboards() -> None:
