@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle dashboards
+.PHONY: setup test test-long test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle dashboards
 
 setup:
 	@scripts/setup.sh
@@ -14,6 +14,11 @@ test: setup lint
 	$(PY) -m bundle.schema
 	$(PY) -m bundle.check --no-promtool
 	$(PY) -m pytest -q
+
+# The detection tests with the shipped `for:` durations and 15 s intervals (about
+# 30 minutes): writes docs/detection.md, the table the README quotes.
+test-long: setup
+	TRADEOPS_DETECTION_SPEED=shipped $(PY) -m pytest -q -s -p no:logging tests/detection
 
 # Prometheus rules: rules/src/*.libsonnet + bundle/config.libsonnet -> rules/*.yml
 rules: setup

@@ -79,6 +79,8 @@ class Service:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "service.log"
+        self.started_at = 0.0
+        """``time.monotonic()`` at the latest start."""
 
     @property
     def address(self) -> str:
@@ -105,6 +107,7 @@ class Service:
         if self.proc is None:
             self.prepare()
         log = self.log_path.open("ab")
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.command(),
             stdout=log,

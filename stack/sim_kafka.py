@@ -36,7 +36,15 @@ class KafkaSimulator:
     rate: float = 10.0
     """Records per second per topic."""
     partitions: int = 3
+    lagging: bool = True
+    """False: every consumer group keeps up (``<prefix>-pricing`` and
+    ``<prefix>-audit`` as members, ``<prefix>-batch`` committing for assigned
+    partitions without members), for a stack where nothing is wrong until a test
+    says so."""
+    batch: bool = True
+    """With ``lagging`` False: also run ``<prefix>-batch``."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _groups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _clients: list[AIOKafkaProducer | AIOKafkaConsumer] = field(default_factory=list)
 
     @property
@@ -47,6 +55,9 @@ class KafkaSimulator:
     @property
     def groups(self) -> dict[str, str]:
         """Group name -> the status it is meant to show."""
+        if not self.lagging:
+            groups = {f"{self.prefix}-pricing": "ok", f"{self.prefix}-audit": "ok"}
+            return groups | ({f"{self.prefix}-batch": "ok"} if self.batch else {})
         return {
             f"{self.prefix}-pricing": "ok",
             f"{self.prefix}-risk": "warn",
@@ -62,6 +73,11 @@ class KafkaSimulator:
         await producer.start()
         self._clients.append(producer)
         await self._produce_round(producer)
+        if not self.lagging:
+            self._tasks = [asyncio.create_task(self._produce(producer), name="sim-kafka-produce")]
+            for group in self.groups:
+                self.start_group(group, assigned=group.endswith("-batch"))
+            return
         await self._stopped_group()
         pricing, risk = (f"{self.prefix}-pricing", f"{self.prefix}-risk")
         self._tasks = [
@@ -70,8 +86,24 @@ class KafkaSimulator:
             asyncio.create_task(self._consume(risk, self.rate / 4), name="sim-kafka-risk"),
         ]
 
+    def start_group(self, group: str, assigned: bool = False) -> None:
+        """(Re)start a consumer of ``group`` that keeps up: a member of the group, or
+        (``assigned``) one that assigns itself every partition and commits for the
+        group without joining it, as stream processors do."""
+        work = self._consume_assigned(group) if assigned else self._consume(group, None)
+        self._groups[group] = asyncio.create_task(work, name=f"sim-kafka-{group}")
+
+    async def stop_group(self, group: str) -> None:
+        """Stop the consumer of ``group``: it leaves the group and commits no more."""
+        task = self._groups.pop(group)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
     async def stop(self) -> None:
         """Stop producing and consuming; close every client."""
+        for group in list(self._groups):
+            await self.stop_group(group)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -121,6 +153,26 @@ class KafkaSimulator:
         finally:
             await consumer.stop()
 
+    async def _consume_assigned(self, group: str) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=TIMEOUT_MS,
+        )
+        await consumer.start()
+        try:
+            consumer.assign(
+                [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
+            )
+            while True:
+                if await consumer.getmany(timeout_ms=500):
+                    await consumer.commit()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), timeout=5)
+
     async def _consume(self, group: str, rate: float | None) -> None:
         """Consume and commit; ``rate`` caps records per second (None: as fast as it can)."""
         consumer = AIOKafkaConsumer(
@@ -132,11 +184,15 @@ class KafkaSimulator:
             request_timeout_ms=TIMEOUT_MS,
         )
         await consumer.start()
-        self._clients.append(consumer)
         if rate is None:
-            while True:
-                if await consumer.getmany(timeout_ms=500):
-                    await consumer.commit()
+            try:
+                while True:
+                    if await consumer.getmany(timeout_ms=500):
+                        await consumer.commit()
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), timeout=5)
+        self._clients.append(consumer)
         # One record at a time, visiting the partitions in turn: every partition
         # moves, each slower than it is produced to (a consumer fed from whatever it
         # fetched last would leave the others stalled for long spells).

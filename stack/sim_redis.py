@@ -20,15 +20,22 @@ class RedisTraffic:
     """Writes heartbeats every second and an order every 200 ms; ``stall(name)``
     stops one heartbeat so the demo can show a gap."""
 
-    def __init__(self, address: str, password: str | None = None) -> None:
+    def __init__(
+        self, address: str, password: str | None = None, heartbeats: tuple[str, ...] = HEARTBEATS
+    ) -> None:
         host, _, port = address.rpartition(":")
         self.client = aioredis.Redis(host=host, port=int(port), password=password)
+        self.heartbeats = heartbeats
         self.stalled: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     def stall(self, heartbeat: str) -> None:
         """Stop writing one heartbeat."""
         self.stalled.add(heartbeat)
+
+    def unstall(self, heartbeat: str) -> None:
+        """Write a stalled heartbeat again."""
+        self.stalled.discard(heartbeat)
 
     async def _run(self) -> None:
         with contextlib.suppress(Exception):
@@ -37,7 +44,7 @@ class RedisTraffic:
         while True:
             now = time.time()
             if tick % 5 == 0:
-                for name in HEARTBEATS:
+                for name in self.heartbeats:
                     if name not in self.stalled:
                         await self.client.set(f"heartbeat:{name}", f"{now:.3f}")
             await self.client.xadd(STREAM, {"side": "buy", "qty": str(tick % 100)}, maxlen=10_000)
