@@ -14,7 +14,10 @@ then stays open under the new ClOrdID); either for an order not known as open
 434=1 for F or 2 for G, 102=1 unknown order). Open orders live in memory only.
 
     python -m stack.fix_acceptor --port 9876 --dir DIR --sender VENUE \
-        --session MONITOR --session SIM:/path/to/password
+        --session MONITOR --session SIM:/path/to/password [--host 0.0.0.0]
+
+It listens on loopback unless ``--host`` says otherwise (docker compose runs it
+with ``--host 0.0.0.0``, so the exporter and the FIX simulator reach it).
 
 Runs until SIGTERM or SIGINT.
 """
@@ -198,15 +201,21 @@ class Venue(fix.Application):  # type: ignore[misc]
 
 
 def write_settings(
-    directory: Path, port: int, sender: str, sessions: list[str], use_dictionary: bool = True
+    directory: Path,
+    port: int,
+    sender: str,
+    sessions: list[str],
+    use_dictionary: bool = True,
+    host: str = "127.0.0.1",
 ) -> Path:
-    """Write the QuickFIX settings file for the acceptor and return its path."""
+    """Write the QuickFIX settings file for the acceptor (listening on ``host``)
+    and return its path."""
     dictionary = data_dictionary() if use_dictionary else None
     lines = [
         "[DEFAULT]",
         "ConnectionType=acceptor",
         f"SocketAcceptPort={port}",
-        "SocketAcceptHost=127.0.0.1",
+        f"SocketAcceptHost={host}",
         "StartTime=00:00:00",
         "EndTime=00:00:00",
         f"FileStorePath={directory / 'store'}",
@@ -232,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the acceptor until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--sender", default="VENUE")
     parser.add_argument(
@@ -251,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             passwords[target] = Path(pw_file).read_text().rstrip("\r\n")
     args.dir.mkdir(parents=True, exist_ok=True)
     settings = fix.SessionSettings(
-        str(write_settings(args.dir, args.port, args.sender, targets, not args.no_dictionary))
+        str(
+            write_settings(
+                args.dir, args.port, args.sender, targets, not args.no_dictionary, args.host
+            )
+        )
     )
     app = Venue(passwords)
     acceptor = fix.SocketAcceptor(
@@ -261,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     acceptor.start()
-    print(f"acceptor listening on 127.0.0.1:{args.port}", flush=True)
+    print(f"acceptor listening on {args.host}:{args.port}", flush=True)
     while not stop.wait(0.2):
         pass
     acceptor.stop()
