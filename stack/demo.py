@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from bundle import live
+
 from . import sim_fix
 from .alerting import wire_config
 from .fix import FixAcceptor
@@ -272,7 +274,8 @@ async def verify(prometheus: Prometheus, sinks: Sinks, patience: float = 30.0) -
     """Exit status for ``--check``: Prometheus scrapes the exporter and every target is
     up in one evaluation, within ``patience`` seconds (a run that failed on a loaded
     machine gets the next scrape to recover), and the Watchdog reached the dead-man's
-    switch through Alertmanager with nothing refused by the sinks."""
+    switch through Alertmanager with nothing refused by the sinks, and every dashboard
+    query returns data or is listed as expected empty (``bundle.live``)."""
     end = time.monotonic() + patience
     while True:
         # in a thread: the simulators and the event-bus stand-in share this loop
@@ -287,6 +290,7 @@ async def verify(prometheus: Prometheus, sinks: Sinks, patience: float = 30.0) -
         print(f"  {r['metric'].get('kind')}/{r['metric'].get('target')}: up={r['value'][1]}")
     ok = await _verify_rules(prometheus, end) and ok
     ok = await _verify_sinks(sinks, end) and ok
+    ok = await live.check_in_subprocess(prometheus.address, prometheus.scrape_interval) and ok
     print("demo check:", "ok" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -1,7 +1,8 @@
 """The README's demo command, run briefly: every service starts, Prometheus
 scrapes the exporter and sees every target up, the shipped Alertmanager config
 delivers the Watchdog to the demo's dead-man's-switch stand-in (printed as it
-arrives), everything stops."""
+arrives), every panel and variable query of every dashboard returns data live
+or is listed as expected empty (bundle.live), everything stops."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from bundle import lint, live
 
 ROOT = Path(__file__).parent.parent
 
@@ -47,3 +50,30 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
         "drills/shift-start",
     ):
         assert f"{target}: up=1" in out.stdout
+    _assert_dashboards_live(out.stdout)
+
+
+def _assert_dashboards_live(stdout: str) -> None:
+    """The live-query figures: every query of every dashboard ran, none failed or came
+    back empty unlisted, no entry of the expected-empty list is stale (printed for the
+    test log, pytest -s)."""
+    (figures,) = re.findall(
+        r"^dashboards live: (\d+) dashboards, (\d+) queries \((\d+) variables\),"
+        r" (\d+) returned data, (\d+) expected empty \(listed\), (\d+) waiting for rules"
+        r" not due yet, (\d+) unexpectedly empty, (\d+) failing, (\d+) stale entries$",
+        stdout,
+        re.M,
+    )
+    boards, queries, variables, data, listed, waiting, unexpected, failing, stale = map(
+        int, figures
+    )
+    assert (unexpected, failing, stale) == (0, 0, 0), stdout
+    built = live.load_dashboards(built=True)  # the committed build, equal to a fresh one
+    assert boards == len(built) >= 2
+    assert queries == sum(len(lint.queries(d)) for d in built)
+    assert variables == sum(v.get("type") == "query" for d in built for v in lint.variables(d))
+    assert data + listed + waiting == queries
+    assert waiting <= 10, stdout  # series of rule groups not due yet (a 2m group: 3 series)
+    assert listed >= len(live.load_expected())  # an entry names one query or more
+    assert data >= 0.8 * queries, stdout
+    print(next(line for line in stdout.splitlines() if line.startswith("dashboards live: ")))
