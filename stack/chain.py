@@ -38,6 +38,7 @@ from bundle.routes import prom_duration
 from . import sim_fix
 from .alerting import Wired, wire_config
 from .backups import dump_backup, restore_drill, write_drill_record
+from .demo import _cancel, _stop_fix
 from .fix import FixAcceptor
 from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
 from .sim_eventbus import EventBusSim
@@ -439,18 +440,6 @@ class Chain:
         for service in reversed(self.services):
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(service.stop)
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-
-
-async def _stop_fix(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
-    stop.set()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(task, 5)
 
 
 __all__ = ["CLOSED", "FAST", "HEARTBEAT", "SHIPPED", "SPEEDS", "Chain", "Speed", "Wired"]

@@ -154,7 +154,15 @@ class KafkaSimulator:
             await consumer.stop()
 
     async def _consume_assigned(self, group: str) -> None:
+        consumer = await self._consumer(group, subscribe=False)
+        consumer.assign([TopicPartition(t, p) for t in self.topics for p in range(self.partitions)])
+        await self._keep_up(consumer)
+
+    async def _consumer(self, group: str, subscribe: bool = True) -> AIOKafkaConsumer:
+        """A started consumer of ``group``, subscribed to the topics (or not: the caller
+        assigns partitions), committing by hand from the earliest offset."""
         consumer = AIOKafkaConsumer(
+            *(self.topics if subscribe else ()),
             bootstrap_servers=self.bootstrap,
             group_id=group,
             enable_auto_commit=False,
@@ -162,10 +170,12 @@ class KafkaSimulator:
             request_timeout_ms=TIMEOUT_MS,
         )
         await consumer.start()
+        return consumer
+
+    @staticmethod
+    async def _keep_up(consumer: AIOKafkaConsumer) -> None:
+        """Consume and commit as fast as records come, until cancelled; then leave."""
         try:
-            consumer.assign(
-                [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
-            )
             while True:
                 if await consumer.getmany(timeout_ms=500):
                     await consumer.commit()
@@ -175,23 +185,10 @@ class KafkaSimulator:
 
     async def _consume(self, group: str, rate: float | None) -> None:
         """Consume and commit; ``rate`` caps records per second (None: as fast as it can)."""
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=self.bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            request_timeout_ms=TIMEOUT_MS,
-        )
-        await consumer.start()
+        consumer = await self._consumer(group)
         if rate is None:
-            try:
-                while True:
-                    if await consumer.getmany(timeout_ms=500):
-                        await consumer.commit()
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(consumer.stop(), timeout=5)
+            await self._keep_up(consumer)
+            return
         self._clients.append(consumer)
         # One record at a time, visiting the partitions in turn: every partition
         # moves, each slower than it is produced to (a consumer fed from whatever it
