@@ -295,45 +295,16 @@ class Chain:
         """Exporter A: every target of the stack (on the closed calendar while
         ``closed_market`` is set)."""
         s = self.speed
-        os.environ[PG_PASSWORD_ENV] = self.postgres.password
-        marketdata = timescale_target(
-            self.postgres.address, "postgres", PG_PASSWORD_ENV, sla=_seconds(s.freshness_sla)
-        )
-        os.environ[PG_PASSWORD_ENV + "_STOP"] = self.postgres_stop.password
-        pg_stop = timescale_target(
-            self.postgres_stop.address,
-            "postgres",
-            PG_PASSWORD_ENV + "_STOP",
-            name="pg-stop",
-            sla=_seconds(s.freshness_sla),
-        )
-        heartbeats = [
-            {"name": h, "key": f"heartbeat:{h}", "max_gap": _seconds(s.heartbeat_gap)}
-            for h in ("ingestion", "execution", "risk", HEARTBEAT)
-        ]
-        targets: dict[str, list[dict[str, Any]]] = {
-            "redis": [
-                {
-                    "name": "cache",
-                    "address": self.redis.address,
-                    "canary": {"ttl": "60s"},
-                    "heartbeats": heartbeats,
-                },
-                {"name": "redis-stop", "address": self.redis_stop.address},
-                {"name": "redis-hang", "address": self.redis_hang.address},
-            ],
-            "timescale": [marketdata, pg_stop],
+        targets = {
+            "redis": self._redis_targets(),
+            "timescale": self._timescale_targets(),
             "kafka": [
                 {
-                    "name": "marketdata",
-                    "bootstrap_servers": self.tansu.bootstrap,
+                    "name": name,
+                    "bootstrap_servers": broker.bootstrap,
                     "status_window": s.status_window,
-                },
-                {
-                    "name": "kafka-down",
-                    "bootstrap_servers": self.tansu_down.bootstrap,
-                    "status_window": s.status_window,
-                },
+                }
+                for name, broker in (("marketdata", self.tansu), ("kafka-down", self.tansu_down))
             ],
             "fix": [
                 self._fix_active("venue", self.venue),
@@ -356,21 +327,7 @@ class Chain:
                     "canary": {"redis": {"address": self.redis.address}},
                 }
             ],
-            "backups": [
-                {
-                    "name": "dumps",
-                    "rpo_objective": _seconds(s.rpo_objective),
-                    "source": {
-                        "type": "directory",
-                        "path": str(self.dumps),
-                        "recovery_point": "start",
-                    },
-                },
-                {
-                    "name": "restore-drill",
-                    "source": {"type": "restore_drill", "path": str(self.drills)},
-                },
-            ],
+            "backups": self._backup_targets(),
         }
         if self.closed_market:
             for entries in targets.values():
@@ -381,6 +338,37 @@ class Chain:
             "calendars": [closed_calendar()],
             **targets,
         }
+
+    def _redis_targets(self) -> list[dict[str, Any]]:
+        heartbeats = [
+            {"name": h, "key": f"heartbeat:{h}", "max_gap": _seconds(self.speed.heartbeat_gap)}
+            for h in ("ingestion", "execution", "risk", HEARTBEAT)
+        ]
+        cache = {"name": "cache", "address": self.redis.address, "canary": {"ttl": "60s"}}
+        return [
+            cache | {"heartbeats": heartbeats},
+            {"name": "redis-stop", "address": self.redis_stop.address},
+            {"name": "redis-hang", "address": self.redis_hang.address},
+        ]
+
+    def _timescale_targets(self) -> list[dict[str, Any]]:
+        sla = _seconds(self.speed.freshness_sla)
+        out = []
+        for name, pg in (("marketdata", self.postgres), ("pg-stop", self.postgres_stop)):
+            env = f"{PG_PASSWORD_ENV}_{name.upper().replace('-', '_')}"
+            os.environ[env] = pg.password
+            out.append(timescale_target(pg.address, "postgres", env, name=name, sla=sla))
+        return out
+
+    def _backup_targets(self) -> list[dict[str, Any]]:
+        dumps = {"type": "directory", "path": str(self.dumps), "recovery_point": "start"}
+        return [
+            {"name": "dumps", "rpo_objective": _seconds(self.speed.rpo_objective), "source": dumps},
+            {
+                "name": "restore-drill",
+                "source": {"type": "restore_drill", "path": str(self.drills)},
+            },
+        ]
 
     def _fix_active(self, name: str, venue: FixAcceptor) -> dict[str, Any]:
         return {
