@@ -18,7 +18,7 @@ test: setup lint
 # The detection tests with the shipped `for:` durations and 15 s intervals (about
 # 30 minutes): writes docs/detection.md, the table the README quotes.
 test-long: setup
-	TRADEOPS_DETECTION_SPEED=shipped $(PY) -m pytest -q -s -p no:logging tests/detection
+	TRADEOPS_DETECTION_SPEED=shipped $(PY) -m pytest -q -s tests/detection
 
 # Prometheus rules: rules/src/*.libsonnet + bundle/config.libsonnet -> rules/*.yml
 rules: setup

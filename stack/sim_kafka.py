@@ -45,6 +45,7 @@ class KafkaSimulator:
     """With ``lagging`` False: also run ``<prefix>-batch``."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _groups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _commits: dict[str, asyncio.Event] = field(default_factory=dict)
     _clients: list[AIOKafkaProducer | AIOKafkaConsumer] = field(default_factory=list)
 
     @property
@@ -92,6 +93,14 @@ class KafkaSimulator:
         group without joining it, as stream processors do."""
         work = self._consume_assigned(group) if assigned else self._consume(group, None)
         self._groups[group] = asyncio.create_task(work, name=f"sim-kafka-{group}")
+
+    async def committing(self, group: str, timeout: float = 60.0) -> None:
+        """Wait until ``group``'s consumer commits for every partition (after a
+        rebalance, say: a broker that keeps a departed member hands it some
+        partitions until that member expires)."""
+        committed = self._commits.setdefault(group, asyncio.Event())
+        committed.clear()
+        await asyncio.wait_for(committed.wait(), timeout)
 
     async def stop_group(self, group: str) -> None:
         """Stop the consumer of ``group``: it leaves the group and commits no more."""
@@ -156,7 +165,7 @@ class KafkaSimulator:
     async def _consume_assigned(self, group: str) -> None:
         consumer = await self._consumer(group, subscribe=False)
         consumer.assign([TopicPartition(t, p) for t in self.topics for p in range(self.partitions)])
-        await self._keep_up(consumer)
+        await self._keep_up(group, consumer)
 
     async def _consumer(self, group: str, subscribe: bool = True) -> AIOKafkaConsumer:
         """A started consumer of ``group``, subscribed to the topics (or not: the caller
@@ -172,13 +181,14 @@ class KafkaSimulator:
         await consumer.start()
         return consumer
 
-    @staticmethod
-    async def _keep_up(consumer: AIOKafkaConsumer) -> None:
+    async def _keep_up(self, group: str, consumer: AIOKafkaConsumer) -> None:
         """Consume and commit as fast as records come, until cancelled; then leave."""
         try:
             while True:
                 if await consumer.getmany(timeout_ms=500):
                     await consumer.commit()
+                    if len(consumer.assignment()) == len(self.topics) * self.partitions:
+                        self._commits.setdefault(group, asyncio.Event()).set()
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), timeout=5)
@@ -187,7 +197,7 @@ class KafkaSimulator:
         """Consume and commit; ``rate`` caps records per second (None: as fast as it can)."""
         consumer = await self._consumer(group)
         if rate is None:
-            await self._keep_up(consumer)
+            await self._keep_up(group, consumer)
             return
         self._clients.append(consumer)
         # One record at a time, visiting the partitions in turn: every partition

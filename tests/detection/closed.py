@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from stack.chain import HEARTBEAT, Chain
+from stack.chain import CLOSED, HEARTBEAT, Chain
 
 from .faults import FAULTS, Fault
 from .runner import Run, detection_bound, rule_of
@@ -73,11 +73,15 @@ async def closed_market(run: Run) -> ClosedMarket:
     out = ClosedMarket()
     try:
         chain.closed_market = True
+        config = chain.config_a()
         chain.write_config_a()
         chain.reload(chain.exporter_a)
+        targets = sum(len(v) for k, v in config.items() if k not in ("global", "calendars"))
         wait = 10 * chain.speed.interval + 10
         out.gated = await _until(
-            chain, 'tradeops:target_in_session{kind="timescale", target="marketdata"} == 0', wait
+            chain,
+            f'count(tradeops:target_in_session{{calendar="{CLOSED}"}} == 0) == {targets}',
+            wait,
         )
         start = time.monotonic()
         chain.ticks.pause()

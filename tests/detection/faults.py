@@ -60,6 +60,7 @@ async def _stop_batch(chain: Chain) -> None:
 
 async def _start_batch(chain: Chain) -> None:
     chain.kafka.start_group("chain-batch", assigned=True)
+    await chain.kafka.committing("chain-batch")
 
 
 async def _stop_member(chain: Chain) -> None:
@@ -68,6 +69,7 @@ async def _stop_member(chain: Chain) -> None:
 
 async def _start_member(chain: Chain) -> None:
     chain.kafka.start_group("chain-audit")
+    await chain.kafka.committing("chain-audit")  # healed once it has rejoined
 
 
 async def _stall_heartbeat(chain: Chain) -> None:
@@ -93,6 +95,16 @@ async def _stale_backups(chain: Chain) -> None:
 async def _fresh_backups(chain: Chain) -> None:
     await asyncio.to_thread(chain.backup_now)
     chain.backups_paused = False
+
+
+async def _recover_bus(chain: Chain) -> None:
+    await _post(_bus(chain, "recover"))
+    # healed when the runtime says so: its status counts the last minute's drops
+    for _ in range(240):
+        if chain.bus.status()[0] == "ok":
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError("the event bus still reports a problem two minutes after recover")
 
 
 async def _break_config(chain: Chain) -> None:
@@ -203,7 +215,7 @@ FAULTS: tuple[Fault, ...] = (
         "EventBusEventsDropped",
         {"target": "runtime"},
         lambda c: _post(_bus(c, "degrade")),
-        lambda c: _post(_bus(c, "recover")),
+        _recover_bus,
     ),
     Fault(
         "Target misconfigured after a reload",
