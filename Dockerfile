@@ -43,7 +43,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY exporter/ exporter/
 COPY stack/ stack/
-COPY bundle/__init__.py bundle/drill.py bundle/routes.py bundle/
+COPY bundle/__init__.py bundle/contract.py bundle/drill.py bundle/routes.py bundle/
 COPY rules/VERSION rules/VERSION
 USER 10001:10001
 EXPOSE 9713

@@ -33,7 +33,7 @@ from .sim_backups import BackupSim
 from .sim_eventbus import EventBusSim
 from .sim_kafka import KafkaSimulator
 from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
-from .sim_timescale import TickSimulator
+from .sim_timescale import SCHEMA, TABLE, TickSimulator
 from .sim_timescale import exporter_config as timescale_target
 from .sinks import Notification, Rejection, Sinks
 
@@ -41,6 +41,12 @@ ServiceT = TypeVar("ServiceT", bound=Service)
 
 REPO = Path(__file__).resolve().parent.parent
 PG_PASSWORD_ENV = "TRADEOPS_DEMO_PG_PASSWORD"
+REDIS_MAXMEMORY = "256mb"
+"""The demo Redis' memory limit (noeviction): a few MB of it are used, far from
+RedisMemoryNearMax's 90 %, and nothing is evicted."""
+RUNTIME_JOB = "trading-runtime"
+"""The scrape job of the runtime stand-in's /metrics: the bundle config's
+``sla.runtimeSelector``."""
 
 
 def redis_target(redis: Redis) -> dict[str, Any]:
@@ -134,12 +140,17 @@ class Demo:
 
     async def start(self) -> tuple[Exporter, Prometheus, Alertmanager]:
         """Start the backbone, the traffic, the exporter, Alertmanager and Prometheus."""
-        redis = self._start(Redis(self.root))
+        redis = self._start(Redis(self.root, maxmemory=REDIS_MAXMEMORY))
         postgres = self._start(Postgres(self.root))
         tansu = self._start(Tansu(self.root))
         venue = self._start(FixAcceptor(self.root))
         # restarts PostgreSQL once (archive_mode for pgBackRest): before anyone connects
-        backups = await asyncio.to_thread(BackupSim(postgres, self.root).prepare)
+        backups = BackupSim(postgres, self.root, table=f"{SCHEMA}.{TABLE}")
+        await asyncio.to_thread(backups.archive)
+        ticks = TickSimulator(postgres.dsn(), interval=0.5)
+        await ticks.start()  # the tick table exists before the first dump and drill
+        self.stoppers.append(ticks.stop)
+        await asyncio.to_thread(backups.prepare)
         backup_task = asyncio.create_task(
             backups.run(interval=30.0, pgbackrest_every=4, drill_every=6)
         )
@@ -151,9 +162,6 @@ class Demo:
         traffic = RedisTraffic(redis.address)
         traffic.start()
         self.stoppers.append(traffic.stop)
-        ticks = TickSimulator(postgres.dsn(), interval=0.5)
-        await ticks.start()
-        self.stoppers.append(ticks.stop)
         fix_stop = asyncio.Event()
         fix_task = asyncio.create_task(sim_fix.run(venue.address, stop=fix_stop))
         self.stoppers.append(lambda: _stop_fix(fix_stop, fix_task))
@@ -188,6 +196,7 @@ class Demo:
         prometheus = Prometheus(
             self.root,
             scrape_targets=[exporter.address],
+            jobs={RUNTIME_JOB: [self.bus.address]},  # the runtime contract's series
             rule_files=rules,
             alertmanager=alertmanager.address,
             scrape_interval="5s",
@@ -271,21 +280,25 @@ Press Ctrl-C to stop.""",
 
 
 async def verify(prometheus: Prometheus, sinks: Sinks, patience: float = 30.0) -> int:
-    """Exit status for ``--check``: Prometheus scrapes the exporter and every target is
-    up in one evaluation, within ``patience`` seconds (a run that failed on a loaded
-    machine gets the next scrape to recover), and the Watchdog reached the dead-man's
-    switch through Alertmanager with nothing refused by the sinks, and every dashboard
-    query returns data or is listed as expected empty (``bundle.live``)."""
+    """Exit status for ``--check``: Prometheus scrapes the exporter and the runtime
+    stand-in (every scrape job is up) and every target is up in one evaluation,
+    within ``patience`` seconds (a run that failed on a loaded machine gets the next
+    scrape to recover), and the Watchdog reached the dead-man's switch through
+    Alertmanager with nothing refused by the sinks, and every dashboard query returns
+    data or is listed as expected empty (``bundle.live``)."""
     end = time.monotonic() + patience
     while True:
         # in a thread: the simulators and the event-bus stand-in share this loop
-        scrape = await asyncio.to_thread(query, prometheus, 'up{job="tradeops"}')
+        scrape = await asyncio.to_thread(query, prometheus, "up")
         targets = await asyncio.to_thread(query, prometheus, "tradeops_up")
-        ok = bool(scrape) and bool(targets)
+        jobs = {r["metric"].get("job") for r in scrape}
+        ok = jobs == {"tradeops", *prometheus.jobs} and bool(targets)
         ok = ok and all(r["value"][1] == "1" for r in scrape + targets)
         if ok or time.monotonic() > end:
             break
         await asyncio.sleep(1)
+    for r in scrape:
+        print(f"  job {r['metric'].get('job')} ({r['metric'].get('instance')}): up={r['value'][1]}")
     for r in targets:
         print(f"  {r['metric'].get('kind')}/{r['metric'].get('target')}: up={r['value'][1]}")
     ok = await _verify_rules(prometheus, end) and ok

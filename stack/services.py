@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -159,8 +159,10 @@ class Service:
 
 
 class Redis(Service):
-    """redis-server without persistence to disk, optionally with a password and
-    TLS only (``tls=(cert_file, key_file)``)."""
+    """redis-server without persistence to disk, optionally with a password, TLS
+    only (``tls=(cert_file, key_file)``) and a memory limit (``maxmemory="256mb"``
+    under ``maxmemory_policy``, noeviction unless told; by default no limit, as
+    redis-server starts)."""
 
     name = "redis"
 
@@ -170,10 +172,14 @@ class Redis(Service):
         port: int | None = None,
         password: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        maxmemory: str | None = None,
+        maxmemory_policy: str = "noeviction",
     ) -> None:
         super().__init__(root, port)
         self.password = password
         self.tls = tls
+        self.maxmemory = maxmemory
+        self.maxmemory_policy = maxmemory_policy
 
     def command(self) -> list[str]:
         cmd = [
@@ -193,6 +199,8 @@ class Redis(Service):
         ]
         if self.password:
             cmd += ["--requirepass", self.password]
+        if self.maxmemory:
+            cmd += ["--maxmemory", self.maxmemory, "--maxmemory-policy", self.maxmemory_policy]
         if self.tls:
             cmd[1:3] = ["--port", "0", "--tls-port", str(self.port)]
             cmd += [
@@ -459,9 +467,13 @@ class Prometheus(Service):
         alertmanager: str | None = None,
         scrape_interval: str = "5s",
         resend_delay: str | None = None,
+        jobs: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(root, port)
         self.scrape_targets = list(scrape_targets)
+        """Scraped as job ``tradeops`` (the exporters)."""
+        self.jobs = {name: list(targets) for name, targets in (jobs or {}).items()}
+        """Further scrape jobs: job name -> targets (``host:port``, at ``/metrics``)."""
         self.rule_files = list(rule_files)
         self.alertmanager = alertmanager
         self.scrape_interval = scrape_interval
@@ -477,7 +489,8 @@ class Prometheus(Service):
                 "evaluation_interval": self.scrape_interval,
             },
             "scrape_configs": [
-                {"job_name": "tradeops", "static_configs": [{"targets": self.scrape_targets}]}
+                {"job_name": name, "static_configs": [{"targets": targets}]}
+                for name, targets in {"tradeops": self.scrape_targets, **self.jobs}.items()
             ],
             "rule_files": self.rule_files,
         }

@@ -5,6 +5,8 @@ one stack PostgreSQL, so the exporter's three backup sources have data.
 Entry point::
 
     sim = BackupSim(pg, root).prepare()     # blocking; restarts pg once (archiving)
+    # or: sim.archive() (the restart) first, then create the data, then prepare(),
+    # so the first drill restores it (table= : the table each drill counts)
     config_yaml += sim.exporter_config()    # a ``backups:`` section, three targets
     task = asyncio.create_task(sim.run(interval=60.0))   # a dump (and WAL switch) every
     ...                                                  # interval, pgBackRest incr and
@@ -28,7 +30,12 @@ class BackupSim:
     """Prepares and refreshes the demo's backups."""
 
     def __init__(
-        self, pg: Postgres, root: Path, database: str = "postgres", keep: int = 20
+        self,
+        pg: Postgres,
+        root: Path,
+        database: str = "postgres",
+        keep: int = 20,
+        table: str | None = None,
     ) -> None:
         self.pg = pg
         self.dir = root / "backups"
@@ -36,18 +43,31 @@ class BackupSim:
         self.drills = self.dir / "drills"
         self.database = database
         self.keep = keep
+        self.table = table
+        """The table (``schema.table``) each drill counts the rows of in the restored
+        database (``rows_verified``); none counted when None."""
         self.pgbackrest = PgBackRest(pg, self.dir)
+        self._archiving = False
+
+    def archive(self) -> BackupSim:
+        """Turn on WAL archiving and create the pgBackRest stanza, once: restarts
+        PostgreSQL (do it before anyone connects)."""
+        if not self._archiving:
+            self.pgbackrest.setup()
+            self._archiving = True
+        return self
 
     def prepare(self) -> BackupSim:
-        """Turn on archiving, take a pgBackRest full backup, two dumps and one drill."""
+        """Turn on archiving (unless :meth:`archive` did), take a pgBackRest full
+        backup, two dumps and one drill."""
         self.dumps.mkdir(parents=True, exist_ok=True)
-        self.pgbackrest.setup()
+        self.archive()
         self.pgbackrest.backup("full")
         older = dump_backup(self.pg, self.dumps, self.database, name="seed-full", manifest=False)
         day_ago = time.time() - 86400
         write_manifest(older, day_ago, day_ago + 3)
         newest = self.tick()
-        restore_drill(self.pg, newest, self.drills / "latest.json")
+        restore_drill(self.pg, newest, self.drills / "latest.json", table=self.table)
         return self
 
     def tick(self) -> Path:
@@ -76,7 +96,7 @@ class BackupSim:
             write_drill_record(record, False, duration=1.0, checksums=0, checksums_failed=1)
             return
         newest = max(self.dumps.glob("*.dump"), key=lambda p: p.stat().st_mtime)
-        restore_drill(self.pg, newest, record)
+        restore_drill(self.pg, newest, record, table=self.table)
 
     async def run(
         self, interval: float = 60.0, pgbackrest_every: int = 10, drill_every: int = 30

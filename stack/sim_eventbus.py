@@ -6,6 +6,11 @@ The JSON has the shape of the runtime's event-bus health snapshot (``status``,
 plus ``dispatch_lag_seconds`` (age of the oldest queued event). Every value is
 read from the live queue and its counters, so it moves as traffic flows.
 
+``GET /metrics`` serves what the trading runtime exports for the bundle's
+rules (bundle/contract.py, docs/contract.md), scraped by Prometheus as job
+``trading-runtime``: ``tradeops_runtime_position_drift_ratio`` per book and
+strategy, from ``position_drift`` (small values, well under the SLA's 0.5 %).
+
 ``POST /degrade`` stalls the handlers and multiplies the publish rate, so the
 backlog grows until the queue is full and events are dropped; ``POST /recover``
 undoes it. ``publish()``, ``pause_handlers()`` and ``resume_handlers()`` let
@@ -29,8 +34,17 @@ from typing import Any
 
 from aiohttp import web
 
+from bundle.contract import BY_NAME
+
 WINDOW_SECONDS = 60.0
 """Drops and handler errors within this window grade the status."""
+DRIFT = BY_NAME["tradeops_runtime_position_drift_ratio"]
+POSITION_DRIFT: dict[tuple[str, str], float] = {
+    ("equities", "mm"): 0.0012,
+    ("futures", "basis"): 0.0004,
+    ("fx", "carry"): 0.0,
+}
+"""The stand-in's books and strategies and their position drift (0.0012 is 0.12 %)."""
 
 
 @dataclass(slots=True)
@@ -69,6 +83,8 @@ class EventBusSim:
         self.last_error_at: float | None = None
         self.started_at = time.time()
         self.degraded = False
+        self.position_drift = dict(POSITION_DRIFT)
+        """(book, strategy) -> drift ratio, as ``/metrics`` serves it."""
         self._recent: deque[tuple[float, str]] = deque()
         self._handlers_open = asyncio.Event()
         self._handlers_open.set()
@@ -82,12 +98,18 @@ class EventBusSim:
         scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://{self.host}:{self.port}{self.path}"
 
+    @property
+    def address(self) -> str:
+        """``host:port`` (after start): the scrape target of ``/metrics``."""
+        return f"{self.host}:{self.port}"
+
     async def start(self) -> EventBusSim:
         """Start producer, handlers and the HTTP endpoint."""
         app = web.Application()
         app.add_routes(
             [
                 web.get(self.path, self._health),
+                web.get("/metrics", self._metrics),
                 web.post("/degrade", self._degrade),
                 web.post("/recover", self._recover),
             ]
@@ -240,6 +262,13 @@ class EventBusSim:
                 doc[key] = datetime.fromtimestamp(ts, tz=UTC).isoformat()
         return doc
 
+    def metrics(self) -> str:
+        """The runtime contract's series in the Prometheus text format."""
+        lines = [f"# HELP {DRIFT.name} {DRIFT.help}", f"# TYPE {DRIFT.name} {DRIFT.type}"]
+        for (book, strategy), ratio in sorted(self.position_drift.items()):
+            lines.append(f'{DRIFT.name}{{book="{book}",strategy="{strategy}"}} {ratio!r}')
+        return "\n".join(lines) + "\n"
+
     # -- HTTP
 
     def _authorised(self, request: web.Request) -> bool:
@@ -249,6 +278,13 @@ class EventBusSim:
         if not self._authorised(request):
             return web.json_response({"error": "missing bearer token"}, status=401)
         return web.json_response(self.snapshot())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.Response(status=401, text="missing bearer token\n")
+        return web.Response(
+            text=self.metrics(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
 
     async def _degrade(self, request: web.Request) -> web.Response:
         self.degrade(True)

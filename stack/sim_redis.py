@@ -67,7 +67,12 @@ class RedisTraffic:
     async def stop(self) -> None:
         """Stop writing and close the connection."""
         if self._task is not None:
-            self._task.cancel()
+            # redis-py can swallow a cancellation that lands inside a command (one
+            # resuming after the event loop was blocked) and the loop goes on:
+            # cancel again until the task has ended
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self.client.aclose()

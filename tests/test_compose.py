@@ -19,8 +19,10 @@ Docker engine (none runs here).
 - The compose processes run natively: the FIX acceptor, the runtime stand-in,
   the traffic and the backups run from their compose commands against real
   services on loopback, and the exporter, on the compose config translated to
-  those addresses, sees every target up; the image's HEALTHCHECK command
-  answers on a real exporter; the sinks accept the demo secret files.
+  those addresses, sees every target up (the runtime stand-in serves the
+  runtime contract's series Prometheus scrapes as job trading-runtime); the
+  image's HEALTHCHECK command answers on a real exporter; the sinks accept the
+  demo secret files.
 - Nothing drifts from the native demo: the compose exporter targets, Prometheus
   settings and wired Alertmanager config are compared with what
   ``python -m stack demo`` writes.
@@ -52,6 +54,7 @@ import redis.asyncio as aioredis
 import yaml
 from redis.exceptions import RedisError
 
+from bundle.contract import CONTRACT
 from stack import Postgres, Redis, Tansu, free_port, wait_for_port
 from stack import compose as stack_compose
 from stack.alerting import SECRETS_PREFIX, TEMPLATES_PREFIX, wire_config
@@ -689,14 +692,17 @@ def test_prometheus_config_passes_promtool_with_the_rules_as_mounted(
 
 
 def test_prometheus_scrapes_the_exporter_and_alerts_alertmanager(compose: dict[str, Any]) -> None:
-    """The scrape and Alertmanager targets are those services on their listen ports."""
+    """The scrape and Alertmanager targets are those services on their listen ports:
+    the exporter as job tradeops, the runtime stand-in as job trading-runtime."""
     config, _ = prometheus_config(compose)
     listening = listen_ports(compose)
-    (job,) = config["scrape_configs"]
-    (scraped,) = [t for sc in job["static_configs"] for t in sc["targets"]]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"tradeops", "trading-runtime"}
+    (scraped,) = [t for sc in jobs["tradeops"]["static_configs"] for t in sc["targets"]]
+    (runtime,) = [t for sc in jobs["trading-runtime"]["static_configs"] for t in sc["targets"]]
     alertmanagers = config["alerting"]["alertmanagers"]
     (alerted,) = [t for am in alertmanagers for sc in am["static_configs"] for t in sc["targets"]]
-    for address, name in ((scraped, "exporter"), (alerted, "alertmanager")):
+    for address, name in ((scraped, "exporter"), (runtime, "eventbus"), (alerted, "alertmanager")):
         host, _, port = address.rpartition(":")
         assert host == name and int(port) in listening[name], address
 
@@ -1036,6 +1042,11 @@ def test_the_compose_processes_run_natively_and_every_target_is_up(
             logs = {p.name: p.read_text(errors="replace")[-1500:] for p in root.glob("*.log")}
             assert up == dict.fromkeys(expected, 1.0), f"{up}\n{logs}"
             assert not missing, f"{missing}\n{logs}"
+            # what Prometheus scrapes as job trading-runtime: the runtime contract's series
+            runtime_url = f"http://127.0.0.1:{native.eventbus_port}/metrics"
+            with urllib.request.urlopen(runtime_url, timeout=5) as resp:
+                runtime = parse(resp.read().decode())
+            assert {name for name, _ in runtime} == {m.name for m in CONTRACT}, logs
             assert all(p.poll() is None for p in procs), logs
         finally:
             for proc in procs:

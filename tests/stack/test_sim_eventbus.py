@@ -1,12 +1,14 @@
-"""The event-bus stand-in: its health JSON follows its real queue."""
+"""The event-bus stand-in: its health JSON follows its real queue; its /metrics
+serve the runtime contract."""
 
 from __future__ import annotations
 
 import aiohttp
 
+from bundle.contract import CONTRACT
 from stack.sim_eventbus import EventBusSim
 
-from ..helpers import eventually
+from ..helpers import eventually, parse
 
 
 async def test_snapshot_follows_traffic_and_degrade_switch() -> None:
@@ -64,3 +66,27 @@ async def test_token_required_when_configured() -> None:
                 assert resp.status == 200
     finally:
         await sim.stop()
+
+
+async def test_metrics_serve_the_runtime_contract_under_the_sla() -> None:
+    """``/metrics`` (scraped as job trading-runtime in the demo and compose) holds the
+    contract's position drift per book and strategy, and nothing else, under the
+    SLA's 0.5 %; the token guards it as it guards the health endpoint."""
+    sim = await EventBusSim(rate=0, token="t0ken").start()
+    try:
+        url = f"http://{sim.address}/metrics"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as resp:
+                assert resp.status == 401
+            async with http.get(url, headers={"Authorization": "Bearer t0ken"}) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+                series = parse(await resp.text())
+    finally:
+        await sim.stop()
+    assert {name for name, _ in series} == {m.name for m in CONTRACT}
+    (drift,) = CONTRACT
+    for (_, labels), ratio in series.items():
+        assert {k for k, _ in labels} == set(drift.labels)
+        assert 0 <= ratio < 0.8 * 0.005  # under the dashboard's amber, far under the SLA
+    assert len(series) == len(sim.position_drift) >= 2
