@@ -3,7 +3,7 @@ stack, the faults (each phase's at the same time), and a closed market.
 
 A fault is measured from the moment it is injected to the arrival of the alert at
 every receiver its routes name (PagerDuty and Slack for a page, Slack for a
-warning), then from the heal to the resolve at every receiver that sends resolves.
+warning), then from the end of the heal to the resolve at every receiver that sends resolves.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Outcome:
     resolved: dict[Delivery, float] = field(default_factory=dict)
     unwanted: list[str] = field(default_factory=list)
     error: str = ""
+    heal_seconds: float = 0.0
+    """How long the heal took (a restart, a consumer rejoining its group)."""
 
     @property
     def detection(self) -> float | None:
@@ -178,15 +180,18 @@ class Run:
                 and self.about(fault, n)
                 and any(a.startswith(fault.silent) for a in n.alertnames if fault.silent)
             ]
-            healed = time.monotonic()
+            healing = time.monotonic()
             await fault.heal(self.chain)
+            out.heal_seconds = time.monotonic() - healing
             await asyncio.gather(
                 *(
-                    self._arrival(out, d, "resolved", healed, out.resolve_bound, out.resolved)
+                    self._arrival(out, d, "resolved", healing, out.resolve_bound, out.resolved)
                     for d in out.deliveries
                     if d.resolves
                 )
             )
+            # the resolve is the monitoring's once the service is back: from the heal's end
+            out.resolved = {d: max(0.0, t - out.heal_seconds) for d, t in out.resolved.items()}
         except Exception as exc:  # recorded; the test of this fault reports it
             out.error = f"{type(exc).__name__}: {exc}"
         return out
@@ -277,8 +282,9 @@ class Run:
 def table(outcomes: list[Outcome]) -> str:
     """The detection table (Markdown)."""
     rows = [
-        "| fault | alert | receivers | detected (s) | bound (s) | resolved (s) | bound (s) |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| fault | alert | receivers | detected (s) | bound (s) | healed in (s) | resolved (s)"
+        " | bound (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
         receivers = ", ".join(sorted({f"{d.sink} {d.seen_as}" for d in o.deliveries}))
@@ -286,6 +292,6 @@ def table(outcomes: list[Outcome]) -> str:
         res = "missed" if o.resolution is None else f"{o.resolution:.1f}"
         rows.append(
             f"| {o.fault.name} | {o.fault.alert} | {receivers} | {det} | {o.bound:.0f}"
-            f" | {res} | {o.resolve_bound:.0f} |"
+            f" | {o.heal_seconds:.1f} | {res} | {o.resolve_bound:.0f} |"
         )
     return "\n".join(rows) + "\n"
