@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import platform
 import re
 import time
@@ -18,6 +19,7 @@ from .calendars import build_calendars
 from .catalogue import core as C
 from .config import Config, ConfigError, ModuleConfig
 from .logs import log
+from .model import MIN_INTERVAL_SECONDS
 from .probe import Sample
 from .probes import KINDS
 from .redact import error_text
@@ -40,6 +42,21 @@ class ProbeRequestError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _scrape_timeout(header: str) -> float:
+    """The ``X-Prometheus-Scrape-Timeout-Seconds`` header's seconds: a finite number
+    (``nan`` and ``inf`` parse as floats but are no deadline)."""
+    try:
+        seconds = float(header)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ProbeRequestError(
+            400,
+            "bad X-Prometheus-Scrape-Timeout-Seconds header: expected a finite number of seconds",
+        )
+    return seconds
 
 
 class Exporter:
@@ -74,11 +91,29 @@ class Exporter:
         self.reload_time = time.time()
         self.refresh_self_metrics()
 
+    def _load_for_reload(self) -> Config:
+        """The new config; raises ConfigError, also when it would remove every running
+        target without saying so (an empty, truncated or commented-out file)."""
+        new = cfg.load(self.config_path)
+        running = len(self.config.all_targets()) if self.config is not None else 0
+        if running and not new.all_targets() and not new.allow_empty:
+            raise ConfigError(
+                self.config_path,
+                [
+                    (
+                        "",
+                        f"no targets: this reload would remove every running target ({running});"
+                        " if that is intended, say so with 'allow_empty: true' at the top level",
+                    )
+                ],
+            )
+        return new
+
     async def reload(self) -> tuple[bool, str]:
         """Re-read the config file; on error keep the running config. (ok, message)."""
         async with self._reload_lock:
             try:
-                new = cfg.load(self.config_path)
+                new = self._load_for_reload()
             except ConfigError as exc:
                 self.reload_ok = False
                 self.refresh_self_metrics()
@@ -154,19 +189,14 @@ class Exporter:
         kind = KINDS[module.kind]
         timeout = module.timeout
         if scrape_timeout:
-            try:
-                header = float(scrape_timeout) - PROBE_TIMEOUT_MARGIN_SECONDS
-            except ValueError:
-                raise ProbeRequestError(
-                    400, "bad X-Prometheus-Scrape-Timeout-Seconds header"
-                ) from None
+            header = _scrape_timeout(scrape_timeout) - PROBE_TIMEOUT_MARGIN_SECONDS
             if header > 0:
                 timeout = min(timeout, header)
         params: dict[str, Any] = {
             **module.params,
             "name": _label_safe(target),  # URLs are valid targets but not valid config names
             kind.address_field: target,
-            "interval": timeout * 2,
+            "interval": max(timeout * 2, MIN_INTERVAL_SECONDS),  # one run: never repeated
             "timeout": timeout,
         }
         try:

@@ -104,11 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = cfg.load(args.config)
         web_config = load_web_config(args.web_config) if args.web_config else None
-        parse_host_port(args.listen)
     except cfg.ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return 2
+    try:
+        parse_host_port(args.listen)
     except ValueError as exc:
         print(f"--listen: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import ssl
@@ -30,7 +31,7 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 def check_name(value: str) -> str:
     """Names become label values: keep them short and plain."""
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):  # match() would let "name\n" through the ``$``
         raise ValueError(
             "must start with a letter or digit and hold only letters, digits and _ . : - "
             "(at most 128 characters)"
@@ -55,31 +56,59 @@ Regex = Annotated[str, AfterValidator(check_regex)]
 """A regular expression, checked at load."""
 
 
-def parse_duration(value: Any) -> float:
-    """Parse ``250ms``, ``15s``, ``2m``, ``1h`` or a bare number of seconds."""
+MIN_INTERVAL_SECONDS = 0.1
+"""The shortest probe interval: anything faster only burns CPU (and the target's)."""
+
+
+def _seconds(value: Any) -> float:
+    """A duration's seconds, finite (YAML's ``.nan`` and ``.inf`` are floats too)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 15s or 500ms")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError("expected a duration such as 15s or 500ms")
+    try:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            raise ValueError("expected a duration such as 15s or 500ms")
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration such as 15s or 500ms")
+    return seconds
+
+
+def parse_duration(value: Any) -> float:
+    """Parse ``250ms``, ``15s``, ``2m``, ``1h`` or a bare number of seconds: finite
+    and greater than zero."""
+    seconds = _seconds(value)
     if seconds <= 0:
         raise ValueError("must be greater than zero")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A finite duration greater than zero, in seconds."""
+
+
+def parse_interval(value: Any) -> float:
+    """A duration that is a probe interval: at least ``MIN_INTERVAL_SECONDS``."""
+    seconds = parse_duration(value)
+    if seconds < MIN_INTERVAL_SECONDS:
+        raise ValueError(
+            f"must be at least {MIN_INTERVAL_SECONDS * 1000:g}ms"
+            " (a shorter interval only burns CPU)"
+        )
+    return seconds
+
+
+Interval = Annotated[float, BeforeValidator(parse_interval)]
+"""How often a target is probed: a duration of at least 100 ms."""
 
 
 def parse_duration_or_zero(value: Any) -> float:
     """Like ``parse_duration``, but zero (``0``, ``0s``) is accepted."""
-    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
-        return 0.0
-    if isinstance(value, str) and (m := _DURATION_RE.match(value)) and float(m.group(1)) == 0:
-        return 0.0
-    return parse_duration(value)
+    return 0.0 if _seconds(value) == 0 else parse_duration(value)
 
 
 DurationOrZero = Annotated[float, BeforeValidator(parse_duration_or_zero)]
@@ -137,7 +166,7 @@ def _secret_from_env_ref(value: Any) -> Secret:
         return value
     if not isinstance(value, str):
         raise ValueError("expected a ${ENV_VAR} reference")
-    m = _ENV_REF_RE.match(value)
+    m = _ENV_REF_RE.fullmatch(value)
     if not m:
         raise ValueError(
             "inline secrets are not accepted: use a ${ENV_VAR} reference or the *_file field"
@@ -157,6 +186,8 @@ def _secret_from_file(value: Any) -> Secret:
         text = Path(value).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"cannot read secret file {value}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # its message would quote a byte of the secret
+        raise ValueError(f"secret file {value} is not UTF-8 text") from None
     secret = text.rstrip("\r\n")
     if not secret:
         raise ValueError(f"secret file {value} is empty")
@@ -186,7 +217,7 @@ class TargetBase(StrictModel):
     """Fields every target has. ``interval``/``timeout`` default from ``global``."""
 
     name: Name
-    interval: Duration | None = None
+    interval: Interval | None = None
     timeout: Duration | None = None
     calendar: Name = ALWAYS
     """The trading calendar the target follows (see ``calendars:``)."""

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import bcrypt
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from .config import ConfigError, pydantic_problems
+from .config import ConfigError, load_yaml, pydantic_problems, read_text
 from .model import StrictModel
 
 ClientAuth = Literal[
@@ -114,13 +113,9 @@ class BasicAuth:
 
 
 def load_web_config(path: str) -> WebConfig:
-    """Read and validate a web-config file; raises ConfigError."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(path, [("", f"cannot read: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, [("", f"YAML syntax error: {exc}")]) from None
+    """Read and validate a web-config file; raises ConfigError (unreadable, not UTF-8,
+    a YAML syntax error or duplicate key, an invalid field)."""
+    raw = load_yaml(read_text(path), path) or {}
     try:
         return WebConfig.model_validate(raw)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The exporter as a process: signals, secrets, promtool, TLS and basic auth."""
+"""The exporter as a process: signals, reloads, secrets, promtool, TLS and basic auth."""
 
 from __future__ import annotations
 
@@ -148,6 +148,111 @@ def test_sighup_reloads(redis_server: Redis, tmp_path: Path) -> None:
         exp.stop()
 
 
+def _wait_value(url: str, want: float, name: str, timeout: float = 10, **labels: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status, text = _get(url + "/metrics")
+        if status == 200 and value(parse(text), name, **labels) == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name}{labels} never became {want}")
+
+
+def _post_reload(url: str) -> tuple[int, str]:
+    req = urllib.request.Request(url + "/-/reload", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+RELOAD_OK = "tradeops_exporter_config_last_reload_successful"
+
+
+def test_reload_of_a_file_that_is_not_utf8_keeps_the_running_config(
+    redis_server: Redis, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.yml"
+    good = f"redis:\n  - {{name: one, address: '{redis_server.address}', interval: 1s}}\n"
+    # Latin-1, as an editor might save it, with a line that must never reach the log
+    bad = good.replace("one", "caf\xe9").encode("latin-1") + b"# MARKER-7f3a \xff\xfe\n"
+    problem = f"{cfg}: line 2 column 15: not UTF-8 text"
+    cfg.write_text(good)
+    exp = Exporter(tmp_path, cfg).start()
+    url = f"http://{exp.address}"
+    try:
+        assert exp.proc is not None
+        _wait_value(url, 1, "tradeops_up", kind="redis", target="one")
+        cfg.write_bytes(bad)
+        exp.proc.send_signal(signal.SIGHUP)
+        _wait_value(url, 0, RELOAD_OK)
+        runs = value(
+            parse(_get(url + "/metrics")[1]),
+            "tradeops_probe_runs_total",
+            target="one",
+            kind="redis",
+        )
+        assert runs is not None
+        _wait_value(url, runs + 1, "tradeops_probe_runs_total", kind="redis", target="one")
+
+        cfg.write_text(good)
+        assert _post_reload(url) == (200, "config reloaded\n")
+        _wait_value(url, 1, RELOAD_OK)
+        cfg.write_bytes(bad)
+        assert _post_reload(url) == (500, problem + "\n")
+        m = parse(_get(url + "/metrics")[1])
+        assert value(m, RELOAD_OK) == 0
+        assert value(m, "tradeops_up", kind="redis", target="one") == 1
+        assert 'target="caf' not in _get(url + "/metrics")[1]
+    finally:
+        exp.stop()
+    log = exp.log_path.read_bytes()
+    failures = [
+        line
+        for line in log.decode("utf-8", "replace").splitlines()
+        if "config reload failed" in line
+    ]
+    assert len(failures) == 2, log  # SIGHUP, then POST
+    for line in failures:
+        assert f'problem="{problem}"' in line
+    assert b"MARKER" not in log and b"\xff" not in log and b"\\xff" not in log
+    assert b"Traceback" not in log and b"codec" not in log
+
+
+def test_reload_that_would_remove_every_target_needs_allow_empty(
+    redis_server: Redis, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(f"redis:\n  - {{name: one, address: '{redis_server.address}', interval: 1s}}\n")
+    exp = Exporter(tmp_path, cfg).start()
+    url = f"http://{exp.address}"
+    try:
+        assert exp.proc is not None
+        _wait_value(url, 1, "tradeops_up", kind="redis", target="one")
+        cfg.write_text("# redis: moved to exporter-2\n")  # commented out, by accident
+        exp.proc.send_signal(signal.SIGHUP)
+        _wait_value(url, 0, RELOAD_OK)
+        assert (
+            value(parse(_get(url + "/metrics")[1]), "tradeops_up", kind="redis", target="one") == 1
+        )
+
+        cfg.write_text("allow_empty: true  # redis: moved to exporter-2\n")
+        exp.proc.send_signal(signal.SIGHUP)
+        _wait_value(url, 1, RELOAD_OK)
+        assert (
+            value(parse(_get(url + "/metrics")[1]), "tradeops_up", kind="redis", target="one")
+            is None
+        )
+    finally:
+        exp.stop()
+    log = exp.log_path.read_text()
+    assert (
+        f'problem="{cfg}: no targets: this reload would remove every running target (1); if that is'
+        " intended, say so with 'allow_empty: true' at the top level\"" in log
+    )
+
+
 def test_promtool_accepts_the_exposition(redis_server: Redis, tmp_path: Path) -> None:
     cfg = tmp_path / "c.yml"
     cfg.write_text(rf"""
@@ -247,3 +352,19 @@ def test_bad_web_config_exits_2(tmp_path: Path) -> None:
     assert out.stderr.strip() == (
         f"{web}: basic_auth_users: user 'prometheus': the password must be a bcrypt hash"
     )
+
+
+def test_web_config_that_is_not_utf8_exits_2_naming_it(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_bytes(b"basic_auth_users:\n  andr\xe9: '$2b$04$x'\n")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("")
+    out = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config", str(cfg), "--web-config", str(web),
+         "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"{web}: line 2 column 7: not UTF-8 text"

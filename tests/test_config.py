@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter import config as cfg
 from exporter.config import ConfigError
@@ -15,19 +16,125 @@ from exporter.config import ConfigError
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 BAD = sorted((FIXTURES / "bad").glob("*.yml"))
 ROOT = Path(__file__).parent.parent
+LOADERS = sorted(cfg.YAML_LOADERS)
+PYTHON_LOADER_EXPECTS = "# expect with the python loader: "
 
 
-def _expected(path: Path) -> str:
-    first = path.read_text().splitlines()[0]
+def _expected(path: Path, loader: str = cfg.DEFAULT_LOADER) -> str:
+    """The ``# expect:`` line (bytes: some fixtures are not UTF-8 on purpose); a
+    second line gives the pure-Python loader's wording where it differs."""
+    first, second = (
+        line.decode() for line in path.read_bytes().splitlines()[:2]
+    )  # the comment lines are ASCII
     assert first.startswith("# expect: ")
+    if loader == "python" and second.startswith(PYTHON_LOADER_EXPECTS):
+        return second.removeprefix(PYTHON_LOADER_EXPECTS)
     return first.removeprefix("# expect: ")
 
 
+@pytest.mark.parametrize("loader", LOADERS)
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
-def test_bad_config_names_file_field_and_problem(path: Path) -> None:
+def test_bad_config_names_file_field_and_problem(path: Path, loader: str) -> None:
     with pytest.raises(ConfigError) as err:
-        cfg.load(path)
-    assert err.value.lines() == [f"{path}: {_expected(path)}"]
+        cfg.load(path, loader=loader)
+    assert err.value.lines() == [f"{path}: {_expected(path, loader)}"]
+
+
+def test_libyaml_is_the_default_loader_when_present() -> None:
+    assert yaml.__with_libyaml__  # PyYAML's wheels and Debian's python3-yaml have it
+    assert LOADERS == ["libyaml", "python"]
+    assert cfg.DEFAULT_LOADER == "libyaml"
+    assert issubclass(cfg.YAML_LOADERS["libyaml"], yaml.CSafeLoader)
+    assert issubclass(cfg.YAML_LOADERS["python"], yaml.SafeLoader)
+    with pytest.raises(ConfigError) as err:  # libyaml's wording: parse() used it
+        cfg.parse("redis: [\n", "c.yml")
+    assert err.value.lines() == [
+        "c.yml: line 2 column 1: YAML syntax error: did not find expected node content"
+    ]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_every_duplicate_key_is_reported_with_both_lines(loader: str) -> None:
+    text = """\
+global: {interval: 30s}
+redis:
+  - name: a
+    address: "127.0.0.1:1"
+    name: b
+    heartbeats:
+      - {name: hb, key: k, key: k2}
+global: {interval: 5s}
+"""
+    with pytest.raises(ConfigError) as err:
+        cfg.parse(text, "c.yml", loader=loader)
+    assert err.value.lines() == [
+        "c.yml: redis[0].name: duplicate key: first on line 3, again on line 5",
+        "c.yml: redis[0].heartbeats[0].key: duplicate key: first on line 7 column 20, "
+        "again on line 7 column 28",
+        "c.yml: global: duplicate key: first on line 1, again on line 8",
+    ]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_merge_keys_and_aliases_are_not_duplicates(loader: str) -> None:
+    text = """\
+redis:
+  - &a {name: a, address: "127.0.0.1:1", interval: 5s}
+  - <<: *a
+    name: b
+  - {<<: [*a], name: c, interval: 7s}
+"""
+    config = cfg.parse(text, "c.yml", loader=loader)
+    assert [(t.name, t.interval_s) for t in config.targets["redis"]] == [
+        ("a", 5.0),
+        ("b", 5.0),
+        ("c", 7.0),
+    ]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_duplicate_in_an_anchored_mapping_is_reported_once(loader: str) -> None:
+    text = """\
+redis:
+  - &a {name: a, name: x, address: "127.0.0.1:1"}
+  - *a
+"""
+    with pytest.raises(ConfigError) as err:
+        cfg.parse(text, "c.yml", loader=loader)
+    assert err.value.lines() == [
+        "c.yml: redis[0].name: duplicate key: first on line 2 column 9, again on line 2 column 18"
+    ]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_values_python_cannot_hold_are_config_errors(loader: str) -> None:
+    """Not a traceback (nor, before, a message blaming --listen)."""
+    text = "global:\n  interval: " + "1" * 5000 + "\n"
+    with pytest.raises(ConfigError) as err:
+        cfg.parse(text, "c.yml", loader=loader)
+    assert err.value.lines() == [
+        "c.yml: line 2 column 13: cannot read this value: Exceeds the limit (4300 digits) for"
+        " integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits()"
+        " to increase the limit"
+    ]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_nesting_too_deep_is_a_config_error(loader: str) -> None:
+    text = "global: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigError) as err:
+        cfg.parse(text, "c.yml", loader=loader)
+    expected = {
+        "libyaml": "c.yml: line 1 column 1008: YAML syntax error: exceeded maximum nesting depth",
+        "python": "c.yml: YAML syntax error: nested too deeply",
+    }
+    assert err.value.lines() == [expected[loader]]
+
+
+def test_allow_empty_is_read() -> None:
+    assert cfg.parse("allow_empty: true\n").allow_empty
+    assert not cfg.parse("").allow_empty
+    assert not cfg.parse("# all targets moved to the new exporter\n").allow_empty
 
 
 def test_unreadable_file() -> None:
@@ -96,6 +203,13 @@ def test_check_config_exits_2_with_the_message() -> None:
     out = _cli("--config", str(bad), "--check-config")
     assert out.returncode == 2
     assert out.stderr.strip() == f"{bad}: {_expected(bad)}"
+
+
+def test_check_config_names_the_file_of_non_utf8_text() -> None:
+    bad = FIXTURES / "bad" / "not_utf8.yml"
+    out = _cli("--config", str(bad), "--check-config")
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"{bad}: line 3 column 15: not UTF-8 text"
 
 
 def test_check_config_accepts_the_example() -> None:

@@ -35,7 +35,7 @@ async def test_a_crashed_loop_is_restarted_and_counted(
 ) -> None:
     """Forces a crash of the framework's own loop (a real service cannot cause
     one) by making the snapshot store fail once; the loop must come back."""
-    run: Running = await exporter_factory("redis:" + _target(redis_server))
+    run: Running = await exporter_factory(_target(redis_server))
     await eventually(lambda: ran(run))
     store = run.exporter.store
     real_put = store.put

@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
+import pytest
 
 from stack import Redis
 from stack.sim_eventbus import EventBusSim
@@ -116,6 +118,36 @@ async def test_probe_deadline_follows_the_scrape_timeout_header(
     assert 0.9 < elapsed < 1.5
 
 
+@pytest.mark.parametrize("header", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+async def test_probe_refuses_a_scrape_timeout_header_that_is_not_finite(
+    exporter_factory: Factory, header: str
+) -> None:
+    run: Running = await exporter_factory(MODULES)
+    status, text, _ = await run.get(
+        "/probe?module=redis_local&target=127.0.0.1:1",
+        headers={"X-Prometheus-Scrape-Timeout-Seconds": header},
+    )
+    assert (status, text) == (
+        400,
+        "bad X-Prometheus-Scrape-Timeout-Seconds header: expected a finite number of seconds\n",
+    )
+    requests = with_label(await run.scrape(), "tradeops_exporter_probe_requests_total")
+    assert requests == {frozenset({("module", "redis_local"), ("outcome", "bad_request")}): 1}
+
+
+async def test_probe_with_a_deadline_shorter_than_the_interval_floor(
+    exporter_factory: Factory,
+) -> None:
+    """0.52 s minus the 0.5 s margin: a 20 ms run, although no target may run every 40 ms."""
+    run: Running = await exporter_factory(MODULES)
+    status, text, _ = await run.get(
+        "/probe?module=redis_local&target=127.0.0.1:1",
+        headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.52"},
+    )
+    assert status == 200, text
+    assert value(parse(text), "tradeops_probe_success", kind="redis", target="127.0.0.1:1") == 0
+
+
 async def test_ready_waits_for_the_first_run(
     redis_server: Redis, exporter_factory: Factory
 ) -> None:
@@ -161,6 +193,44 @@ async def test_reload_applies_good_config_and_keeps_running_on_bad(
     assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
     assert value(m, "tradeops_up", kind="redis", target="a") is None  # removed target: gone
     assert with_label(m, "tradeops_redis_ping_seconds", target="a") == {}
+
+
+NO_TARGETS = {  # a file without targets, and the same saying so
+    "empty": ("", "allow_empty: true\n"),
+    "comment-only": ("# moved to exporter-2\n", "allow_empty: true  # moved to exporter-2\n"),
+    "empty mapping": ("{}\n", "{allow_empty: true}\n"),
+    "modules only": (MODULES, "allow_empty: true\n" + MODULES),
+}
+
+
+@pytest.mark.parametrize(("text", "explicit"), NO_TARGETS.values(), ids=NO_TARGETS.keys())
+async def test_reload_that_would_remove_every_target_is_refused(
+    exporter_factory: Factory, text: str, explicit: str
+) -> None:
+    run: Running = await exporter_factory(
+        "redis:\n  - {name: a, address: '127.0.0.1:1'}\n  - {name: b, address: '127.0.0.1:2'}\n"
+    )
+    config = Path(run.exporter.config_path)
+    config.write_text(text)
+    status, body, _ = await run.get("/-/reload", method="POST")
+    assert (status, body) == (
+        500,
+        f"{config}: no targets: this reload would remove every running target (2); if that is"
+        " intended, say so with 'allow_empty: true' at the top level\n",
+    )
+    assert sorted(run.exporter.scheduler.runners) == [("redis", "a"), ("redis", "b")]
+    m = await run.scrape()
+    assert value(m, "tradeops_exporter_config_last_reload_successful") == 0
+
+    config.write_text(explicit)
+    assert await run.get("/-/reload", method="POST") == (200, "config reloaded\n", ANY)
+    assert run.exporter.scheduler.runners == {}
+    m = await run.scrape()
+    assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
+    assert value(m, "tradeops_up", kind="redis", target="a") is None
+
+    config.write_text(text)  # nothing left to remove: no need to say so again
+    assert (await run.get("/-/reload", method="POST"))[0] == 200
 
 
 async def test_index_lists_targets(redis_server: Redis, exporter_factory: Factory) -> None:

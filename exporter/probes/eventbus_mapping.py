@@ -180,7 +180,7 @@ def _resolve_standard(
     states = tuple(entry.states or DEFAULT_STATES)
     seen: set[str] = set()
     for i, state in enumerate(states):
-        if not re.match(STATE_PATTERN, state) or state.lower() == UNKNOWN_STATE:
+        if not re.fullmatch(STATE_PATTERN, state) or state.lower() == UNKNOWN_STATE:
             out.add((name, "states", i), f"bad state name (pattern {STATE_PATTERN}, not unknown)")
         elif state.lower() in seen:
             out.add((name, "states", i), f"duplicate state {state!r}")
@@ -193,7 +193,7 @@ def _resolve_standard(
 
 
 def _resolve_custom(name: str, entry: FieldMap, root: JsonPath, out: _Problems) -> Resolved | None:
-    if not re.match(FIELD_NAME_PATTERN, name):
+    if not re.fullmatch(FIELD_NAME_PATTERN, name):
         out.add((name,), f"field name must match {FIELD_NAME_PATTERN}")
     if entry.states is not None:
         out.add((name, "states"), "states applies to status only")

@@ -68,6 +68,16 @@ def _errors(body: str) -> list[str]:
             "    mapping:\n      Retries: {path: a}\n",
             "cfg.yml: eventbus[0].mapping.Retries: field name must match ^[a-z][a-z0-9_]{0,63}$",
         ),
+        (  # a trailing newline must not slip past the pattern's $
+            '    mapping:\n      "retries\\n": {path: a}\n',
+            "cfg.yml: eventbus[0].mapping['retries\\n']: field name must match "
+            "^[a-z][a-z0-9_]{0,63}$",
+        ),
+        (
+            '    mapping:\n      status: {states: ["ok\\n", warn]}\n',
+            "cfg.yml: eventbus[0].mapping.status.states[0]: bad state name (pattern "
+            "^[A-Za-z0-9_.-]{1,32}$, not unknown)",
+        ),
         (
             "    mapping:\n      queue_depth: {states: [ok]}\n",
             "cfg.yml: eventbus[0].mapping.queue_depth.states: states applies to status only",
