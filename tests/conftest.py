@@ -9,7 +9,7 @@ import pytest
 
 from stack import Postgres, Redis, Tansu
 
-from .helpers import Running, service_root, start_exporter
+from .helpers import FIGURES, Running, service_root, start_exporter
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +56,11 @@ async def exporter_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object
     yield start
     for r in running:
         await r.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests reported (dashboards live, the detection table)."""
+    if FIGURES:
+        terminalreporter.section("figures")
+        for text in FIGURES:
+            terminalreporter.write_line(text)

@@ -26,6 +26,16 @@ from exporter.webconfig import WebConfig
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
+FIGURES: list[str] = []
+"""Lines a test reports for the end of the run (the conftest prints them in the
+terminal summary, so the figures reach the CI log without ``-s``)."""
+
+
+def report(text: str) -> None:
+    """Print ``text`` at the end of the test run."""
+    FIGURES.append(text)
+
+
 @contextmanager
 def service_root(prefix: str) -> Iterator[Path]:
     """A directory for services that run as another user (PostgreSQL, pgBackRest),

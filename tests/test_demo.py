@@ -13,6 +13,8 @@ from pathlib import Path
 
 from bundle import lint, live
 
+from .helpers import report
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -56,7 +58,7 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
 def _assert_dashboards_live(stdout: str) -> None:
     """The live-query figures: every query of every dashboard ran, none failed or came
     back empty unlisted, no entry of the expected-empty list is stale (printed for the
-    test log, pytest -s)."""
+    end of the test run)."""
     (figures,) = re.findall(
         r"^dashboards live: (\d+) dashboards, (\d+) queries \((\d+) variables\),"
         r" (\d+) returned data, (\d+) expected empty \(listed\), (\d+) waiting for rules"
@@ -76,4 +78,4 @@ def _assert_dashboards_live(stdout: str) -> None:
     assert waiting <= 10, stdout  # series of rule groups not due yet (a 2m group: 3 series)
     assert listed >= len(live.load_expected())  # an entry names one query or more
     assert data >= 0.8 * queries, stdout
-    print(next(line for line in stdout.splitlines() if line.startswith("dashboards live: ")))
+    report(next(line for line in stdout.splitlines() if line.startswith("dashboards live: ")))

@@ -22,6 +22,7 @@ import pytest
 
 from stack.chain import SPEEDS, Chain
 
+from ..helpers import report
 from .closed import ClosedMarket, closed_market
 from .faults import FAULTS
 from .runner import Outcome, Run, table
@@ -102,7 +103,7 @@ def test_the_detection_table(measured: tuple[Run, ClosedMarket]) -> None:
         f" servers started then); closed market: {len(closed.unwanted)} unwanted,"
         f" RedisDown paged after {closed.paged_after:.1f} s"
     )
-    print(f"\ndetection ({SPEED.name}):\n{text}{summary}")
+    report(f"detection ({SPEED.name}):\n{text}{summary}")
     if SPEED.name == "shipped":
         TABLE_FILE.write_text(
             "# Detection times, measured\n\n"
