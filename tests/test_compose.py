@@ -524,27 +524,22 @@ def test_the_exporter_config_passes_check_config(compose: dict[str, Any]) -> Non
     path = exporter_config_path(compose)
     assert path == DEPLOY / "exporter.yml"
     env = {**os.environ, **{k: str(v) for k, v in (svc.get("environment") or {}).items()}}
-    out = subprocess.run(
-        [PYTHON, "-m", "exporter", "--config", str(path), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=env,
-        check=False,
-    )
+
+    def check_config(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-m", "exporter", "--config", str(path), "--check-config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env=environment,
+            check=False,
+        )
+
+    out = check_config(env)
     assert out.returncode == 0, out.stdout + out.stderr
     # without the environment compose gives it, the password reference fails
-    bare = {k: v for k, v in env.items() if k not in (svc.get("environment") or {})}
-    out = subprocess.run(
-        [PYTHON, "-m", "exporter", "--config", str(path), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=bare,
-        check=False,
-    )
+    out = check_config({k: v for k, v in env.items() if k not in (svc.get("environment") or {})})
     assert out.returncode == 2 and "is not set" in out.stderr, out.stderr
 
 
