@@ -38,7 +38,7 @@ from bundle.routes import prom_duration
 from . import sim_fix
 from .alerting import Wired, wire_config
 from .backups import dump_backup, restore_drill, write_drill_record
-from .demo import _cancel, _stop_fix
+from .demo import cancel_task, stop_fix_traffic
 from .fix import FixAcceptor
 from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
 from .sim_eventbus import EventBusSim
@@ -249,7 +249,7 @@ class Chain:
         self.stoppers.append(self.kafka_down.stop)
         self.fix_stop = asyncio.Event()
         fix_task = asyncio.create_task(sim_fix.run(self.venue.address, stop=self.fix_stop))
-        self.stoppers.append(lambda: _stop_fix(self.fix_stop, fix_task))
+        self.stoppers.append(lambda: stop_fix_traffic(self.fix_stop, fix_task))
         self.bus = await EventBusSim("127.0.0.1", error_every=0).start()
         self.stoppers.append(self.bus.stop)
 
@@ -269,7 +269,7 @@ class Chain:
                     await asyncio.to_thread(self.backup_now)
 
         task = asyncio.create_task(write_dumps(), name="chain-backups")
-        self.stoppers.append(lambda: _cancel(task))
+        self.stoppers.append(lambda: cancel_task(task))
 
     def backup_now(self) -> Path:
         """One more dump (keeping the newest five)."""

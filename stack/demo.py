@@ -154,7 +154,7 @@ class Demo:
         backup_task = asyncio.create_task(
             backups.run(interval=30.0, pgbackrest_every=4, drill_every=6)
         )
-        self.stoppers.append(lambda: _cancel(backup_task))
+        self.stoppers.append(lambda: cancel_task(backup_task))
         kafka = KafkaSimulator(tansu.bootstrap)
         await kafka.start()
         self.stoppers.append(kafka.stop)
@@ -164,7 +164,7 @@ class Demo:
         self.stoppers.append(traffic.stop)
         fix_stop = asyncio.Event()
         fix_task = asyncio.create_task(sim_fix.run(venue.address, stop=fix_stop))
-        self.stoppers.append(lambda: _stop_fix(fix_stop, fix_task))
+        self.stoppers.append(lambda: stop_fix_traffic(fix_stop, fix_task))
         self.bus = await EventBusSim("127.0.0.1", error_every=2000).start()
         self.stoppers.append(self.bus.stop)
 
@@ -224,13 +224,15 @@ def show_rejection(r: Rejection) -> None:
     print(f"{time.strftime('%H:%M:%S')} REFUSED by {r.sink} ({r.path}): {r.reason}", flush=True)
 
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
+async def cancel_task(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task and wait for it to end (whatever it raised)."""
     task.cancel()
     with contextlib.suppress(BaseException):
         await task
 
 
-async def _stop_fix(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
+async def stop_fix_traffic(stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    """Tell the FIX traffic to log out and wait (5 s at most) for it to finish."""
     stop.set()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(task, 5)
