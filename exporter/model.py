@@ -114,6 +114,30 @@ def parse_duration_or_zero(value: Any) -> float:
 DurationOrZero = Annotated[float, BeforeValidator(parse_duration_or_zero)]
 """A duration that may be zero (a warm-up that can be switched off)."""
 
+_SIZE_RE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB)?")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+MIN_RESPONSE_BUDGET = 64 * 1024
+MAX_RESPONSE_BUDGET = 1 << 30
+
+
+def parse_response_budget(value: Any) -> int:
+    """``16MiB``, ``512KiB`` or a number of bytes, between 64 KiB and 1 GiB."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a size such as 16MiB, 512KiB or a number of bytes")
+    if isinstance(value, int):
+        size = value
+    elif m := _SIZE_RE.fullmatch(value.strip()):
+        size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    else:
+        raise ValueError("expected a size such as 16MiB, 512KiB or a number of bytes")
+    if not MIN_RESPONSE_BUDGET <= size <= MAX_RESPONSE_BUDGET:
+        raise ValueError("must be between 64KiB and 1GiB")
+    return size
+
+
+ResponseBudget = Annotated[int, BeforeValidator(parse_response_budget)]
+"""Bytes a target's peers may send in one probe run (``16MiB``)."""
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """In ``datetime.weekday()`` order."""
@@ -221,6 +245,8 @@ class TargetBase(StrictModel):
     timeout: Duration | None = None
     calendar: Name = ALWAYS
     """The trading calendar the target follows (see ``calendars:``)."""
+    response_budget: ResponseBudget | None = None
+    """What the target's peers may send in one run; the kind's default when unset."""
 
     @property
     def interval_s(self) -> float:

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Generic, Literal, TypeVar
 
+from .budget import ReadBudget
 from .catalogue import Family
 from .model import TargetBase
 
 Reason = Literal["timeout", "refused", "auth", "protocol", "config", "other"]
 REASONS: tuple[Reason, ...] = ("timeout", "refused", "auth", "protocol", "config", "other")
+DEFAULT_RESPONSE_BUDGET = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +110,13 @@ class ProbeState:
     """Per-target memory owned by the scheduler: connection pools, sample tables.
 
     Created once per target (and per config generation) and closed on shutdown
-    or when the target's configuration changes.
+    or when the target's configuration changes. ``budget`` is the target's
+    ``ReadBudget``: ``run_probe`` resets it before every run, and every
+    connection the probe opens must charge it (see ``exporter.budget``).
     """
+
+    budget: ReadBudget = ReadBudget(DEFAULT_RESPONSE_BUDGET)
+    """Replaced by ``run_probe`` with one sized for the target before the first run."""
 
     async def aclose(self) -> None:
         """Release connections and other resources."""
@@ -145,6 +152,8 @@ class ProbeKind(Generic[T, S]):
     """A valid value of ``address_field``, used to validate ``/probe`` modules."""
     classify: Callable[[BaseException], Reason | None] = lambda exc: None
     """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
+    response_budget: int = DEFAULT_RESPONSE_BUDGET
+    """The default of the targets' ``response_budget`` (bytes per run)."""
     cross_check: Callable[[Mapping[str, Sequence[TargetBase]]], list[tuple[str, str]]] | None = None
     """Checks that need other sections (targets by section): (field path, problem) pairs."""
 

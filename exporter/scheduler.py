@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .budget import ReadBudget
 from .catalogue import core as C
 from .config import Config
 from .logs import log, log_change
@@ -69,6 +70,7 @@ async def run_probe(
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout
+    budget = _budget(kind, target, state)
     try:
         async with asyncio.timeout_at(deadline):
             result = await kind.probe(target, ProbeContext(state, deadline, now))
@@ -76,8 +78,20 @@ async def run_probe(
             raise ProbeError("other", f"probe returned {type(result).__name__}")
         return RunOutcome(result.samples, None, None, loop.time() - start)
     except Exception as exc:  # every probe failure is reported, never raised
+        if budget.exceeded:  # whatever the client library made of the aborted connection
+            kept = exc.partial if isinstance(exc, ProbeError) else None
+            exc = ProbeError("protocol", budget.message(), kept)
         partial = exc.partial.samples if isinstance(exc, ProbeError) and exc.partial else []
         return RunOutcome(partial, classify_error(exc, kind.classify), exc, loop.time() - start)
+
+
+def _budget(kind: ProbeKind[Any, Any], target: TargetBase, state: ProbeState) -> ReadBudget:
+    """The state's budget, sized for the target and reset for a new run."""
+    limit = target.response_budget or kind.response_budget
+    if "budget" not in vars(state) or state.budget.limit != limit:
+        state.budget = ReadBudget(limit)
+    state.budget.reset()
+    return state.budget
 
 
 class _BrokenState(ProbeState):
