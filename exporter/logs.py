@@ -8,24 +8,35 @@ import sys
 import time
 from typing import Any
 
-from .redact import REDACTOR
+from .redact import MAX_TEXT, REDACTOR, bounded
 
 LOGGER = logging.getLogger("exporter")
 
 
+MAX_TEXT = MAX_TEXT
+MAX_TRACEBACK = 8192
+"""Characters of a logged traceback."""
+
+
 def _clean(value: Any) -> Any:
-    return REDACTOR(value) if isinstance(value, str) else value
+    return bounded(REDACTOR(value)) if isinstance(value, str) else value
 
 
 class _RedactingFilter(logging.Filter):
+    """Masks secrets and bounds every string of a record (message, fields, traceback)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = REDACTOR(record.getMessage())
+        if getattr(record, "cleaned", False):  # the logger's and the handler's filter
+            return True
+        record.cleaned = True
+        record.msg = bounded(REDACTOR(record.getMessage()), MAX_TRACEBACK)
         record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             record.fields = {k: _clean(v) for k, v in fields.items()}
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = REDACTOR(logging.Formatter().formatException(record.exc_info))
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = REDACTOR(text)[-MAX_TRACEBACK:]
             record.exc_info = None
         return True
 
@@ -61,7 +72,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_base(record), default=str)
+        return json.dumps(_base(record), default=str, ensure_ascii=False)
 
 
 LOGGER.addFilter(_RedactingFilter())

@@ -30,7 +30,27 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+MAX_TEXT = 512
+"""Characters of one log value or error message; the rest is counted, not kept."""
+
+
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` safe to log whatever a peer put in it: control and other unprintable
+    characters escaped (``\\x00``), cut to ``limit`` characters with the cut counted."""
+    cut = len(text) - limit
+    head = text[:limit] if cut > 0 else text
+    if not head.isprintable():
+        head = "".join(c if c.isprintable() else _escape(c) for c in head)
+    return f"{head}...[{cut} more characters]" if cut > 0 else head
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
 def error_text(exc: BaseException) -> str:
-    """A one-line description of an exception, with secrets masked."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return REDACTOR(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    """A one-line description of an exception, secrets masked, peer bytes bounded."""
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else ""
+    return bounded(REDACTOR(f"{type(exc).__name__}: {text}" if text else type(exc).__name__))

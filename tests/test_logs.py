@@ -10,6 +10,7 @@ import pytest
 
 from exporter import logs
 from exporter.model import Secret
+from exporter.redact import MAX_TEXT, error_text
 
 
 @pytest.fixture
@@ -76,3 +77,34 @@ def test_a_failing_condition_is_logged_once_per_episode(
         (logging.WARNING, "it failed", {**who, "error": "timeout error"}),  # a new failure
         (logging.INFO, "it recovered", who),  # without the old error
     ]
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+def test_peer_bytes_are_escaped_and_capped(fmt: str, captured: pytest.CaptureFixture[str]) -> None:
+    """A garbage peer's 300 KB reply, control characters and all, stays one short line."""
+    garbage = "\x00\x1b[2J" + "\xff" * 300_000 + "\u2028tail"
+    logs.setup(fmt, "info")
+    try:
+        logs.log(logging.WARNING, "probe failed", kind="eventbus", error=garbage)
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = captured.readouterr().err.splitlines()
+    assert len(lines) == 1
+    line = lines[0]
+    assert len(line) < 2 * logs.MAX_TEXT + 200
+    assert "\x00" not in line and "\x1b" not in line and "\u2028" not in line
+    assert "more characters]" in line
+    if fmt == "json":
+        assert json.loads(line)["error"].startswith("\\x00\\x1b[2J\xff\xff")
+    else:  # logfmt escapes the backslash once more
+        assert 'error="\\\\x00\\\\x1b[2J\xff\xff' in line
+    assert f"...[{len(garbage) - logs.MAX_TEXT} more characters]" in line
+
+
+def test_error_text_is_one_bounded_line() -> None:
+    first = "first\x07 line " + "y" * 5000
+    text = error_text(ValueError(first + "\nsecond line"))
+    assert text.startswith("ValueError: first\\x07 line yyy")
+    assert "second" not in text
+    cut = len("ValueError: ") + len(first) - MAX_TEXT
+    assert text.endswith("y" * 10 + f"...[{cut} more characters]")
