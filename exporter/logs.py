@@ -8,12 +8,11 @@ import sys
 import time
 from typing import Any
 
-from .redact import MAX_TEXT, REDACTOR, bounded
+from .redact import REDACTOR, bounded
 
 LOGGER = logging.getLogger("exporter")
 
 
-MAX_TEXT = MAX_TEXT
 MAX_TRACEBACK = 8192
 """Characters of a logged traceback."""
 

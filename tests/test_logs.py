@@ -91,14 +91,14 @@ def test_peer_bytes_are_escaped_and_capped(fmt: str, captured: pytest.CaptureFix
     lines = captured.readouterr().err.splitlines()
     assert len(lines) == 1
     line = lines[0]
-    assert len(line) < 2 * logs.MAX_TEXT + 200
+    assert len(line) < 2 * MAX_TEXT + 200
     assert "\x00" not in line and "\x1b" not in line and "\u2028" not in line
     assert "more characters]" in line
     if fmt == "json":
         assert json.loads(line)["error"].startswith("\\x00\\x1b[2J\xff\xff")
     else:  # logfmt escapes the backslash once more
         assert 'error="\\\\x00\\\\x1b[2J\xff\xff' in line
-    assert f"...[{len(garbage) - logs.MAX_TEXT} more characters]" in line
+    assert f"...[{len(garbage) - MAX_TEXT} more characters]" in line
 
 
 def test_error_text_is_one_bounded_line() -> None:
