@@ -10,6 +10,7 @@ import pytest
 from stack import Postgres, Redis, Tansu
 
 from .helpers import FIGURES, Running, service_root, start_exporter
+from .hostile import fault_matrix
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +60,12 @@ async def exporter_factory(tmp_path: Path) -> AsyncIterator[Callable[..., object
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The figures tests reported (dashboards live, the detection table)."""
+    """The figures tests reported (dashboards live, the detection table, the fault matrix)."""
     if FIGURES:
         terminalreporter.section("figures")
         for text in FIGURES:
             terminalreporter.write_line(text)
+    if matrix := fault_matrix():
+        terminalreporter.section("fault matrix: kind x hostile peer -> reason")
+        for line in matrix:
+            terminalreporter.write_line(line)

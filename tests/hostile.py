@@ -1,0 +1,182 @@
+"""Hostile peers for the fault suites: TCP servers that misbehave in one way each.
+
+A real service cannot be made to announce a 2 GB reply or answer a byte a
+second, so these are fakes, and only for that: each one forces an error path.
+Every client the exporter speaks talks first, so a peer answers the first bytes
+it receives (``close`` answers nothing: it hangs up at once).
+
+The suites record what they saw with ``record_fault``; the conftest prints the
+kind x behaviour matrix at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import resource
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+Behaviour = Literal["silent", "close", "garbage", "stream", "slow", "huge", "auth"]
+BEHAVIOURS: tuple[Behaviour, ...] = ("silent", "close", "garbage", "stream", "slow", "huge", "auth")
+"""In the matrix's column order."""
+
+FAULTS: dict[tuple[str, str], str] = {}
+"""(kind, behaviour) -> the reason the exporter gave, for the printed matrix."""
+
+
+def record_fault(kind: str, behaviour: str, reason: str) -> None:
+    """Note one cell of the fault matrix."""
+    FAULTS[(kind, behaviour)] = reason
+
+
+def fault_matrix() -> list[str]:
+    """The recorded cells as a table, one row per kind ("-": not applicable or not run)."""
+    if not FAULTS:
+        return []
+    kinds = sorted({k for k, _ in FAULTS})
+    columns: list[str] = [b for b in BEHAVIOURS if any((k, b) in FAULTS for k in kinds)]
+    columns += sorted({b for _, b in FAULTS} - set(columns))
+    width = max(len(c) for c in [*columns, *FAULTS.values()]) + 2
+    lines = ["kind".ljust(10) + "".join(c.ljust(width) for c in columns)]
+    for kind in kinds:
+        cells = (FAULTS.get((kind, c), "-").ljust(width) for c in columns)
+        lines.append(kind.ljust(10) + "".join(cells))
+    return lines
+
+
+@dataclass
+class HostilePeer:
+    """A TCP server on 127.0.0.1 that misbehaves as ``behaviour`` says.
+
+    ``silent`` reads and never answers; ``close`` hangs up on accept; ``garbage``
+    answers 4 KiB of random bytes and then stays silent; ``stream`` answers random
+    bytes without end; ``slow`` answers ``reply`` (random bytes when empty) one byte
+    a second; ``huge`` answers ``reply`` (a huge length announced in the kind's
+    framing) and then filler without end; ``auth`` answers ``reply`` (the kind's
+    "authentication failed") and then stays silent. ``replies`` lets a peer answer
+    a few requests properly before it misbehaves (e.g. a handshake): the n-th
+    chunk it receives is answered by ``replies[n](data)`` while there are any.
+    """
+
+    behaviour: Behaviour
+    reply: bytes = b""
+    replies: list[Callable[[bytes], bytes]] = field(default_factory=list)
+    port: int = 0
+    connections: int = 0
+    sent: int = 0
+    """Bytes written to clients so far (all connections)."""
+    _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:port``."""
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Listen on a free port."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close the listener and every connection."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            if self.behaviour == "close":
+                return
+            replies = list(self.replies)
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                if replies:
+                    await self._send(writer, replies.pop(0)(data))
+                    continue
+                await self._misbehave(reader, writer)
+                return
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            self._handlers.discard(task)
+            writer.close()  # a clean close (FIN), as a peer that hangs up does
+
+    async def _misbehave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rng = random.Random(self.connections)
+        if self.behaviour == "garbage":
+            await self._send(writer, rng.randbytes(4096))
+        elif self.behaviour == "slow":
+            for byte in self.reply or rng.randbytes(4096):
+                await self._send(writer, bytes([byte]))
+                await asyncio.sleep(1.0)
+        elif self.behaviour in ("stream", "huge"):
+            await self._send(writer, self.reply if self.behaviour == "huge" else b"")
+            filler = rng.randbytes(65536) if self.behaviour == "stream" else b"1" * 65536
+            while not writer.is_closing():
+                await self._send(writer, filler)
+        elif self.behaviour == "auth":
+            await self._send(writer, self.reply)
+        while await reader.read(65536):  # silent from here on, until the client hangs up
+            pass
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+        self.sent += len(data)
+
+
+@asynccontextmanager
+async def hostile_peer(
+    behaviour: Behaviour, reply: bytes = b"", replies: list[Callable[[bytes], bytes]] | None = None
+) -> AsyncIterator[HostilePeer]:
+    """A started ``HostilePeer``, stopped afterwards."""
+    peer = HostilePeer(behaviour, reply, list(replies or []))
+    await peer.start()
+    try:
+        yield peer
+    finally:
+        await peer.stop()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the test process holds: the plateau a fault suite checks."""
+
+    fds: int
+    tasks: int
+    threads: int
+    rss_bytes: int
+    max_rss_bytes: int
+
+    @classmethod
+    def now(cls) -> Usage:
+        """Measured now (call from inside the event loop)."""
+        with open("/proc/self/statm") as f:
+            rss_pages = int(f.read().split()[1])
+        return cls(
+            fds=len(os.listdir("/proc/self/fd")),
+            tasks=len(asyncio.all_tasks()),
+            threads=threading.active_count(),
+            rss_bytes=rss_pages * os.sysconf("SC_PAGE_SIZE"),
+            max_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        )
