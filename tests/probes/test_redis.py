@@ -15,10 +15,21 @@ from typing import Any
 import pytest
 import redis
 
-from exporter.probes.redis import parse_heartbeat
+from exporter.budget import format_size
+from exporter.probes.redis import KIND, RedisState, RedisTarget, classify, parse_heartbeat
+from exporter.scheduler import run_probe
 from stack import Redis
 
-from ..helpers import Running, Series, eventually, scrape_until, self_signed_cert, value, with_label
+from ..helpers import (
+    Running,
+    Series,
+    eventually,
+    report,
+    scrape_until,
+    self_signed_cert,
+    value,
+    with_label,
+)
 
 Factory = Callable[..., Any]
 
@@ -718,3 +729,113 @@ redis:
         run, lambda m: value(m, "tradeops_up", kind="redis", target="cache") == 0
     )
     assert with_label(m, "tradeops_redis_heartbeat_max_gap_seconds", target="cache") == {}
+
+
+def _wrapped(outer: Exception, cause: BaseException) -> Exception:
+    """``outer`` raised while handling ``cause``, as redis-py wraps socket errors."""
+    try:
+        try:
+            raise cause
+        except BaseException:
+            raise outer  # noqa: B904 -- redis-py raises without "from"
+    except Exception as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        # the address is in redis-py's messages: a host's name decides nothing
+        (
+            _wrapped(
+                redis.exceptions.ConnectionError(
+                    "Error while reading from cache-timeout.internal:6379 :"
+                    " (104, 'Connection reset by peer')"
+                ),
+                ConnectionResetError(104, "Connection reset by peer"),
+            ),
+            "protocol",
+        ),
+        (
+            _wrapped(
+                redis.exceptions.ConnectionError(
+                    "Error 113 connecting to refused-cache.internal:6379. No route to host."
+                ),
+                OSError(113, "No route to host"),
+            ),
+            "refused",
+        ),
+        (
+            _wrapped(
+                redis.exceptions.ConnectionError("Connection closed by server."),
+                asyncio.IncompleteReadError(b"", 2),
+            ),
+            "protocol",
+        ),
+        (
+            _wrapped(
+                redis.exceptions.ConnectionError(
+                    "Error -2 connecting to nowhere.invalid:6379. Name or service not known."
+                ),
+                socket.gaierror(-2, "Name or service not known"),
+            ),
+            "other",
+        ),
+    ],
+)
+def test_classify_goes_by_type_and_cause_not_by_message(exc: Exception, reason: str) -> None:
+    assert classify(exc) == reason
+
+
+async def test_a_busy_servers_replies_fit_the_default_budget(redis_server: Redis) -> None:
+    """What one run reads from a busy, fully configured server, against the kind's
+    default ``response_budget``: 2000 clients connected (INFO's clients section does
+    not grow with them; the probe reads no per-client list), 16 databases holding
+    keys, 50 heartbeat keys, 20 streams of 1 KB entries with 10 consumer groups each."""
+    clients = [socket.create_connection(("127.0.0.1", redis_server.port)) for _ in range(2000)]
+    try:
+        with _admin(redis_server) as admin:
+            for db in range(16):
+                admin.execute_command("SELECT", db)
+                admin.mset({f"k:{i}": "v" for i in range(100)})
+            admin.execute_command("SELECT", 0)
+            for i in range(50):
+                admin.set(f"hb:{i}", int(time.time()))
+            for s in range(20):
+                pipe = admin.pipeline(transaction=False)
+                for e in range(20):
+                    pipe.xadd(f"s:{s}", {"order": "x" * 1000, "seq": e})
+                for g in range(10):
+                    pipe.xgroup_create(f"s:{s}", f"group-{g}", id="0")
+                pipe.execute()
+            assert admin.info("clients")["connected_clients"] > 2000
+        target = RedisTarget.model_validate(
+            {
+                "name": "busy",
+                "address": redis_server.address,
+                "interval": 5,
+                "timeout": 3,
+                "canary": {},
+                "heartbeats": [{"name": f"hb{i}", "key": f"hb:{i}"} for i in range(50)],
+                "streams": [{"name": f"s{s}", "key": f"s:{s}"} for s in range(20)],
+            }
+        )
+        state = RedisState(target)
+        try:
+            used = []
+            for _ in range(3):  # the first run's handshake included
+                outcome = await run_probe(KIND, target, state, 3.0)
+                assert outcome.ok, outcome.error
+                used.append(state.budget.used)
+        finally:
+            await state.aclose()
+    finally:
+        for client in clients:
+            client.close()
+    limit = KIND.response_budget
+    report(
+        f"redis busy server: {max(used) / 1000:.0f} KB read per run"
+        f" (default response_budget {format_size(limit)})"
+    )
+    assert min(used) > 0, "every connection charges the budget"
+    assert max(used) * 8 < limit, "the default leaves less than 8x room"
