@@ -11,6 +11,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from . import config as cfg
@@ -19,16 +20,18 @@ from .calendars import build_calendars
 from .catalogue import core as C
 from .config import Config, ConfigError, ModuleConfig
 from .logs import log
-from .model import MIN_INTERVAL_SECONDS
-from .probe import Sample
+from .model import MIN_INTERVAL_SECONDS, TargetBase
+from .probe import ProbeError, ProbeKind, Sample
 from .probes import KINDS
 from .redact import error_text
-from .scheduler import Scheduler, run_probe
+from .scheduler import RunOutcome, Scheduler, run_probe
 from .snapshot import SnapshotStore, TargetSnapshot, assemble, render
 from .version import VERSION, bundle_version
 
 PROBE_TIMEOUT_MARGIN_SECONDS = 0.5
 MAX_CONCURRENT_PROBES = 16
+PROBE_CLOSE_SECONDS = 0.25
+"""How long an on-demand probe's connections may take to close after its run."""
 
 
 def _label_safe(target: str) -> str:
@@ -57,6 +60,18 @@ def _scrape_timeout(header: str) -> float:
             "bad X-Prometheus-Scrape-Timeout-Seconds header: expected a finite number of seconds",
         )
     return seconds
+
+
+def _probe_timeout(module: ModuleConfig, scrape_timeout: str | None) -> float:
+    """An on-demand probe's deadline in seconds from the request's arrival: the module's
+    timeout, shortened to the scrape timeout header minus the margin (to half the header
+    when that is shorter than twice the margin); a header of zero or less is ignored."""
+    timeout = module.timeout
+    if scrape_timeout:
+        header = _scrape_timeout(scrape_timeout)
+        if header > 0:
+            timeout = min(timeout, max(header - PROBE_TIMEOUT_MARGIN_SECONDS, header / 2))
+    return timeout
 
 
 class Exporter:
@@ -163,6 +178,7 @@ class Exporter:
     async def probe(self, module_name: str, target: str, scrape_timeout: str | None) -> str:
         """Run one probe on demand; returns exposition text. Failures are series,
         bad requests raise ProbeRequestError."""
+        arrived = asyncio.get_running_loop().time()  # a wait for a probe slot counts too
         try:
             module = self._module(module_name)
         except ProbeRequestError:
@@ -176,7 +192,12 @@ class Exporter:
             if not module.allows(target):
                 outcome = "denied"
                 raise ProbeRequestError(403, f"target not allowed by module {module_name!r}")
-            text, ok = await self._probe_allowed(module_name, module, target, scrape_timeout)
+            timeout = _probe_timeout(module, scrape_timeout)
+            try:
+                text, ok = await self._probe_allowed(module_name, module, target, timeout, arrived)
+            except asyncio.CancelledError:
+                outcome = "failed"  # the client hung up: the run was cancelled
+                raise
             outcome = "ok" if ok else "failed"
             return text
         finally:
@@ -184,14 +205,11 @@ class Exporter:
             self.refresh_self_metrics()
 
     async def _probe_allowed(
-        self, module_name: str, module: ModuleConfig, target: str, scrape_timeout: str | None
+        self, module_name: str, module: ModuleConfig, target: str, timeout: float, arrived: float
     ) -> tuple[str, bool]:
         kind = KINDS[module.kind]
-        timeout = module.timeout
-        if scrape_timeout:
-            header = _scrape_timeout(scrape_timeout) - PROBE_TIMEOUT_MARGIN_SECONDS
-            if header > 0:
-                timeout = min(timeout, header)
+        loop = asyncio.get_running_loop()
+        deadline = arrived + timeout
         params: dict[str, Any] = {
             **module.params,
             "name": _label_safe(target),  # URLs are valid targets but not valid config names
@@ -203,15 +221,17 @@ class Exporter:
             spec = kind.target_model.model_validate(params).model_copy(update={"name": target})
         except ValueError as exc:
             raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
-        async with self._probe_slots:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._probe_slots.acquire()
+        except TimeoutError:
+            outcome = RunOutcome([], "timeout", _no_slot(loop.time() - arrived), 0.0)
+        else:
             try:
-                state = kind.new_state(spec)
-            except Exception as exc:
-                raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
-            try:
-                outcome = await run_probe(kind, spec, state, timeout)
+                outcome = await _run_on_demand(kind, spec, deadline)
             finally:
-                await state.aclose()
+                self._probe_slots.release()
+        outcome = replace(outcome, duration=loop.time() - arrived)  # the wait included
         lbl = (kind.name, target)
         if not outcome.ok:
             log(
@@ -229,3 +249,30 @@ class Exporter:
             Sample(C.PROBE_DURATION, lbl, outcome.duration),
         ]
         return assemble({k: [v] for k, v in render(samples).items()}), outcome.ok
+
+
+def _no_slot(waited: float) -> ProbeError:
+    return ProbeError(
+        "timeout",
+        f"no on-demand probe slot came free in {waited:.3g}s, before the deadline"
+        f" ({MAX_CONCURRENT_PROBES} probes were running)",
+    )
+
+
+async def _run_on_demand(
+    kind: ProbeKind[Any, Any], spec: TargetBase, deadline: float
+) -> RunOutcome:
+    """One run until ``deadline`` (loop time) with a state of its own, closed afterwards
+    (briefly: the answer is due)."""
+    try:
+        state = kind.new_state(spec)
+    except Exception as exc:
+        raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
+    try:
+        return await run_probe(kind, spec, state, deadline - asyncio.get_running_loop().time())
+    finally:
+        try:
+            async with asyncio.timeout(PROBE_CLOSE_SECONDS):
+                await state.aclose()
+        except Exception as exc:
+            log(logging.DEBUG, "closing an on-demand probe's state failed", error=error_text(exc))

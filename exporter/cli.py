@@ -10,14 +10,19 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from . import catalogue
 from . import config as cfg
 from .app import Exporter
 from .logs import log, setup
-from .model import parse_host_port
-from .server import build_app
+from .model import parse_duration, parse_host_port
+from .server import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    HTTPLimits,
+    build_app,
+    start_http,
+)
 from .version import VERSION
 from .webconfig import WebConfig, load_web_config
 
@@ -37,6 +42,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--web-config", dest="web_config", help="exporter-toolkit web config: TLS and basic auth"
     )
+    p.add_argument(
+        "--header-timeout",
+        default=f"{DEFAULT_HEADER_TIMEOUT:g}s",
+        help="close a connection whose request headers (and TLS handshake) are not complete"
+        " within this long of its accept or of the request's first byte (default %(default)s)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        default=f"{DEFAULT_IDLE_TIMEOUT:g}s",
+        help="close a keep-alive connection idle this long, or whose client has not read"
+        " on its response for this long (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-connections",
+        default=str(DEFAULT_MAX_CONNECTIONS),
+        help="HTTP connections open at once; one accepted beyond it is closed at once"
+        " (default %(default)s)",
+    )
     p.add_argument("--log-format", choices=("logfmt", "json"), default="logfmt")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     p.add_argument(
@@ -53,20 +76,36 @@ def list_metrics() -> str:
     return "".join(f"{f.name}\t{f.type}\t{','.join(f.labels)}\t{f.help}\n" for f in catalogue.ALL)
 
 
-async def serve(config: cfg.Config, listen: str, web_config: WebConfig | None) -> None:
+def http_limits(header_timeout: str, idle_timeout: str, max_connections: str) -> HTTPLimits:
+    """The HTTP server's limits from their flags; ValueError names the flag at fault."""
+    seconds: list[float] = []
+    for flag, text in (("--header-timeout", header_timeout), ("--idle-timeout", idle_timeout)):
+        try:
+            seconds.append(parse_duration(text))
+        except ValueError as exc:
+            raise ValueError(f"{flag}: {exc}") from None
+    if not max_connections.isdigit() or int(max_connections) < 1:
+        raise ValueError("--max-connections: expected a whole number of at least 1")
+    return HTTPLimits(seconds[0], seconds[1], int(max_connections))
+
+
+async def serve(
+    config: cfg.Config,
+    listen: str,
+    web_config: WebConfig | None,
+    limits: HTTPLimits | None = None,
+) -> None:
     """Run the exporter until SIGTERM/SIGINT; SIGHUP reloads the config."""
+    limits = limits or HTTPLimits()
     exporter = Exporter(config.path)
     await exporter.start(config)
     host, port = parse_host_port(listen)
-    runner = web.AppRunner(build_app(exporter, web_config), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
     ssl_ctx = (
         web_config.tls_server_config.context()
         if (web_config and web_config.tls_server_config)
         else None
     )
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx)
-    await site.start()
+    runner, _ = await start_http(build_app(exporter, web_config), host, port, limits, ssl_ctx)
     log(
         logging.INFO,
         "listening",
@@ -74,6 +113,9 @@ async def serve(config: cfg.Config, listen: str, web_config: WebConfig | None) -
         tls=ssl_ctx is not None,
         targets=len(config.all_targets()),
         version=VERSION,
+        header_timeout_seconds=limits.header_timeout,
+        idle_timeout_seconds=limits.idle_timeout,
+        max_connections=limits.max_connections,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,11 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"--listen: {exc}", file=sys.stderr)
         return 2
+    try:
+        limits = http_limits(args.header_timeout, args.idle_timeout, args.max_connections)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.check_config:
         print(
             f"{args.config}: ok ({len(config.all_targets())} targets, "
             f"{len(config.modules)} modules)"
         )
         return 0
-    asyncio.run(serve(config, args.listen, web_config))
+    asyncio.run(serve(config, args.listen, web_config, limits))
     return 0

@@ -17,6 +17,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from exporter.cli import http_limits
+from exporter.server import HTTPLimits
 from stack import Exporter, Redis, free_port, wait_for_port
 
 from .helpers import parse, self_signed_cert, value
@@ -368,3 +370,46 @@ def test_web_config_that_is_not_utf8_exits_2_naming_it(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 2
     assert out.stderr.strip() == f"{web}: line 2 column 7: not UTF-8 text"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--header-timeout", "0"], "--header-timeout: must be greater than zero"),
+        (
+            ["--idle-timeout", "9" * 400],
+            "--idle-timeout: must be a finite duration such as 15s or 500ms",
+        ),
+        (["--idle-timeout", "forever"], "--idle-timeout: expected a duration such as 15s or 500ms"),
+        (["--max-connections", "0"], "--max-connections: expected a whole number of at least 1"),
+        (["--max-connections", "-5"], "--max-connections: expected a whole number of at least 1"),
+    ],
+)
+def test_bad_http_limits_are_refused(args: list[str], message: str) -> None:
+    flags = dict(zip(args[::2], args[1::2], strict=True))
+    with pytest.raises(ValueError) as err:
+        http_limits(
+            flags.get("--header-timeout", "10s"),
+            flags.get("--idle-timeout", "2m"),
+            flags.get("--max-connections", "256"),
+        )
+    assert str(err.value) == message
+
+
+def test_http_limits_from_flags() -> None:
+    assert http_limits("500ms", "2m", "64") == HTTPLimits(0.5, 120.0, 64)
+    assert HTTPLimits() == HTTPLimits(10.0, 120.0, 256)
+
+
+def test_bad_http_limit_flag_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("")
+    out = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config", str(cfg), "--header-timeout", "0s",
+         "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == "--header-timeout: must be greater than zero"
