@@ -3,21 +3,28 @@ replication lag, long transactions, size and counters; per watched table the
 newest row's timestamp (ingest freshness); and, where the timescaledb
 extension is installed, hypertable chunk counts and sizes and background jobs.
 
-The statements live in :mod:`.timescale_sql`.
+The statements live in :mod:`.timescale_sql`. Every connection the pool opens
+goes through :class:`_BoundedLoop`: what the server sends is charged to the run's
+response budget, and bytes that do not frame as PostgreSQL's end the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ssl
+import struct
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
+import asyncpg.protocol
 from pydantic import Field, ValidationInfo, field_validator
 
+from ..budget import BoundedProtocol, ReadBudget
 from ..catalogue import timescale as M
 from ..model import (
     NAME_PATTERN,
@@ -35,6 +42,10 @@ from . import timescale_sql as SQL
 DEFAULT_PORT = 5432
 BATCH = 50
 """Watched tables looked up per round trip."""
+RESPONSE_BUDGET = 4 << 20
+"""The kind's default ``response_budget``: a run at the default limits (500
+hypertables, 500 jobs) with 1000 watched tables, names near 63 bytes, receives
+about 256 KiB (tests/probes/test_timescale.py), a sixteenth of it."""
 
 SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 _UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -146,8 +157,158 @@ def _ssl_arg(target: TimescaleTarget) -> ssl.SSLContext | str:
     return ctx
 
 
+class NotPostgres(ConnectionError):
+    """The server's bytes do not frame as PostgreSQL messages; the connection was aborted."""
+
+
+_BACKEND_TYPES = frozenset(b"123ACDEGHIKNRSTVWZcdnstv")
+"""Every message type a PostgreSQL server sends (protocol 3)."""
+_LONG_TYPES = frozenset(b"ADENTVd")
+"""The types that may be longer than ``_MAX_SHORT`` (libpq's VALID_LONG_MESSAGE_TYPE)."""
+_MAX_SHORT = 30000
+_FIRST_LIMITS = {ord("R"): 2000, ord("v"): 2000, ord("E"): _MAX_SHORT}
+"""What a server may open with (Authentication, NegotiateProtocolVersion,
+ErrorResponse) and how long it may be: libpq's check of a first reply."""
+
+
+def _header_problem(header: bytes, first: bool) -> str | None:
+    """What is wrong with a message header (its type and, once there, its length)."""
+    mtype = header[0]
+    allowed = _FIRST_LIMITS if first else _BACKEND_TYPES
+    if mtype not in allowed:
+        where = "first reply" if first else "message"
+        return f"the server's {where} has type {header[:1]!r}: not PostgreSQL"
+    if len(header) < 5:
+        return None
+    (length,) = struct.unpack("!I", header[1:])
+    if first:
+        shortest, limit = 8, _FIRST_LIMITS[mtype]
+    else:
+        shortest, limit = 4, (1 << 32) - 1 if mtype in _LONG_TYPES else _MAX_SHORT
+    if not shortest <= length <= limit:
+        return (
+            f"the server's {chr(mtype)!r} message announces {length} bytes"
+            f" (at most {limit}): not PostgreSQL"
+        )
+    return None
+
+
+class _FramingCheck(asyncio.Protocol):
+    """Sits in front of asyncpg's protocol and checks how the server's bytes frame.
+
+    asyncpg takes any byte for a message type and waits for as many bytes as the
+    next four announce: a peer that is not PostgreSQL (garbage, an HTTP server) would
+    hold every run until its deadline. As libpq does, the first reply must be an
+    Authentication, NegotiateProtocolVersion or ErrorResponse of a plausible length,
+    every message a known type, and only rows, errors, notices and the like longer
+    than 30000 bytes. Huge rows are the response budget's business.
+    """
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+        self._header = b""
+        self._body_left = 0
+        self._first = True
+        self._rejected = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._rejected:
+            return
+        problem = self._scan(data)
+        if problem is not None:
+            self._reject(problem)
+            return
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return None if self._rejected else self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._rejected:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def _scan(self, data: bytes) -> str | None:
+        i, n = 0, len(data)
+        while i < n:
+            if self._body_left:
+                step = min(self._body_left, n - i)
+                self._body_left -= step
+                i += step
+                continue
+            take = 5 - len(self._header)
+            self._header += data[i : i + take]
+            i += take
+            problem = _header_problem(self._header, self._first)
+            if problem is not None or len(self._header) < 5:
+                return problem
+            self._body_left = struct.unpack("!I", self._header[1:])[0] - 4
+            self._header = b""
+            self._first = False
+        return None
+
+    def _reject(self, problem: str) -> None:
+        self._rejected = True
+        if self._transport is not None:
+            self._transport.abort()
+        self.inner.connection_lost(NotPostgres(problem))
+
+
+class _BoundedLoop:
+    """The event loop as asyncpg sees it while connecting: every connection it opens
+    (the SSLRequest exchange, the session, TLS or not) is a ``BoundedProtocol``, and a
+    session's framing is checked (:class:`_FramingCheck`).
+
+    It has no ``start_tls``: asyncpg then opens TLS after the SSLRequest with
+    ``create_connection(sock=..., ssl=...)`` on a copy of the socket, through this
+    proxy too. With ``start_tls``, a server answering "no TLS" under ``prefer`` would
+    get its socket handed to asyncpg's protocol by ``set_protocol``, past the budget.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, budget: ReadBudget) -> None:
+        self.loop = loop
+        self.budget = budget
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "start_tls":
+            raise AttributeError(name)
+        return getattr(self.loop, name)
+
+    async def create_connection(
+        self, protocol_factory: Callable[[], asyncio.Protocol], *args: Any, **kwargs: Any
+    ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+        """``loop.create_connection``; returns asyncpg's own protocol, as it expects."""
+
+        def bounded() -> BoundedProtocol:
+            inner = protocol_factory()
+            if isinstance(inner, asyncpg.protocol.Protocol):
+                inner = _FramingCheck(inner)
+            return BoundedProtocol(inner, self.budget)
+
+        transport, outer = await self.loop.create_connection(bounded, *args, **kwargs)
+        inner = outer.inner
+        return transport, inner.inner if isinstance(inner, _FramingCheck) else inner
+
+
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
     """The probe changes no session state, so a released connection needs no reset."""
+
+    def __init__(self, protocol: Any, transport: Any, loop: Any, *args: Any) -> None:
+        # the proxy was for connecting; asyncpg looks up the running task by this loop
+        # (asyncio.current_task), so the connection keeps the real one. Its cancel
+        # requests open connections that asyncpg reads nothing from.
+        real = loop.loop if isinstance(loop, _BoundedLoop) else loop
+        super().__init__(protocol, transport, real, *args)
 
     def get_reset_query(self) -> str:
         return ""
@@ -187,6 +348,7 @@ class TimescaleState(ProbeState):
                     statement_cache_size=32 + len(t.tables) // BATCH,
                     max_inactive_connection_lifetime=max(300.0, 3 * t.interval_s),
                     connection_class=_Connection,
+                    connect=self._connect,
                     server_settings={
                         "application_name": "tradeops-exporter",
                         "statement_timeout": stmt_ms,
@@ -195,6 +357,12 @@ class TimescaleState(ProbeState):
                     },
                 )
             return self._pool
+
+    async def _connect(
+        self, *args: Any, loop: asyncio.AbstractEventLoop, **kwargs: Any
+    ) -> asyncpg.Connection:
+        """The pool's way to open a connection: through the run's budget."""
+        return await asyncpg.connect(*args, loop=_BoundedLoop(loop, self.budget), **kwargs)
 
     async def aclose(self) -> None:
         if self._pool is None:
@@ -220,8 +388,10 @@ def classify(exc: BaseException) -> Reason | None:
         if code.startswith("08"):
             return "protocol"  # connection dropped mid-exchange (or not PostgreSQL)
         return "protocol" if code.startswith("42") else "other"
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ProtocolError):
-        return "protocol"
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return "protocol"  # asyncpg could not make sense of what the peer sent
+    if isinstance(exc, ConnectionError):
+        return "protocol"  # hung up, or answered the SSLRequest with nonsense (not refused)
     if isinstance(exc, OSError) and exc.errno is None and "refused" in str(exc).lower():
         return "refused"  # several addresses tried, all refused
     return None
@@ -405,14 +575,33 @@ async def _collect(
     return r
 
 
+def _not_postgres(exc: BaseException) -> ProbeError | None:
+    """A ``protocol`` error naming what :class:`_FramingCheck` found, when it ended the
+    connection (asyncpg reports only that the connection closed)."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, NotPostgres):
+        cause = cause.__cause__
+    return None if cause is None else ProbeError("protocol", str(cause))
+
+
 async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> ProbeResult:
     """Probe one database on a pooled connection."""
     pool = await ctx.state.pool()
-    conn = await pool.acquire()
+    try:
+        conn = await pool.acquire()
+    except Exception as exc:
+        if named := _not_postgres(exc):
+            raise named from exc
+        raise
     try:
         return await _collect(target, conn, ctx)
-    except BaseException:
-        conn.terminate()  # a cancelled or failed run leaves no half-done protocol state
+    except BaseException as exc:
+        # a cancelled or failed run leaves no half-done protocol state; a connection
+        # already lost was handed back to the pool by asyncpg, and says so
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+        if isinstance(exc, Exception) and (named := _not_postgres(exc)):
+            raise named from exc
         raise
     finally:
         await pool.release(conn)
@@ -426,4 +615,5 @@ KIND: ProbeKind[TimescaleTarget, TimescaleState] = ProbeKind(
     address_field="address",
     example_address="127.0.0.1:5432",
     classify=classify,
+    response_budget=RESPONSE_BUDGET,
 )

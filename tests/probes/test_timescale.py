@@ -16,6 +16,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from exporter.budget import format_size
+from exporter.probes.timescale import KIND as TIMESCALE
+from exporter.probes.timescale import TimescaleState, TimescaleTarget
+from exporter.scheduler import run_probe
 from stack import Postgres
 
 from ..fixtures_timescale import (
@@ -32,6 +36,7 @@ from ..helpers import (
     Series,
     eventually,
     parse,
+    report,
     scrape_until,
     service_root,
     value,
@@ -758,3 +763,100 @@ timescale:
         await eventually(_check(run, lambda m: _errors(m, "protocol") >= 1), timeout=5)
         m = await run.scrape()
         assert _up(m) == 0 and _errors(m, "other") == 0
+
+
+async def test_a_large_catalogue_stays_well_within_the_default_budget(
+    postgres_server: Postgres, superuser_password: str
+) -> None:
+    """What a run receives with the probe's limits full (500 hypertables, 500 jobs, on
+    the mirror) and 1000 watched tables, names near PostgreSQL's 63-byte maximum: the
+    kind's default response_budget leaves room for four times as much. The first run
+    on a fresh pool is the largest (startup, statement preparation)."""
+    pg = postgres_server
+    create_database(pg, "ts_budget")
+    install_mirror(pg, "ts_budget", "postgres")
+    long = "h" * 58  # + a 4-digit number: 62 bytes (a table's array type adds one)
+    pg.psql(
+        f"""
+        CREATE SCHEMA {"s" * 63};
+        DO $$ BEGIN FOR i IN 1000..1999 LOOP
+          EXECUTE format('CREATE TABLE {"s" * 63}.%I (time timestamptz)', '{long}' || i);
+          EXECUTE format('INSERT INTO {"s" * 63}.%I VALUES (now())', '{long}' || i);
+        END LOOP; END $$;
+        INSERT INTO timescaledb_information.hypertables
+          SELECT '{"s" * 63}', '{long}' || g, 'postgres', 1, 10000, true, NULL
+            FROM generate_series(1000, 1499) g;
+        INSERT INTO timescaledb_information.jobs (job_id, application_name, proc_schema,
+            proc_name, scheduled, next_start, hypertable_schema, hypertable_name)
+          SELECT g, 'Compression Policy [' || g || ']', '_timescaledb_functions',
+                 'policy_compression', true, now(), '{"s" * 63}', '{long}' || g
+            FROM generate_series(1000, 1499) g;
+        INSERT INTO timescaledb_information.job_stats
+          SELECT '{"s" * 63}', '{long}' || g, g, now(), now(), 'Success', 'Scheduled',
+                 '1 second', now(), 1000000, 999999, 1
+            FROM generate_series(1000, 1499) g;
+        """,
+        "ts_budget",
+    )
+    tables = [
+        {"name": f"t{i}", "schema": "s" * 63, "table": f"{long}{i}"} for i in range(1000, 2000)
+    ]
+    target = TimescaleTarget.model_validate(
+        {
+            "name": "db",
+            "address": pg.address,
+            "database": "ts_budget",
+            "user": "postgres",
+            "password": "${TS_TEST_PASSWORD}",
+            "sslmode": "disable",
+            "interval": 10.0,
+            "timeout": 8.0,
+            "tables": tables,
+        }
+    )
+    state = TimescaleState(target)
+    try:
+        used = []
+        for _ in range(2):
+            outcome = await run_probe(TIMESCALE, target, state, target.timeout_s)
+            assert outcome.ok, outcome.error
+            used.append(state.budget.used)
+        hypertables = [s for s in outcome.samples if s.family.name.endswith("hypertable_chunks")]
+        assert len(hypertables) == 500
+    finally:
+        await state.aclose()
+    report(
+        f"timescale: a run on 500 hypertables, 500 jobs and 1000 watched tables received"
+        f" {used[0] / 1024:.0f} KiB (first run), {used[1] / 1024:.0f} KiB (next);"
+        f" default budget {format_size(TIMESCALE.response_budget)}"
+    )
+    assert max(used) * 4 <= TIMESCALE.response_budget
+
+
+async def test_pooled_connections_keep_the_running_loop(
+    postgres_server: Postgres, superuser_password: str
+) -> None:
+    """The budget's loop proxy is for connecting only: asyncpg finds a connection's
+    running task by its loop (``asyncio.current_task(loop)``), so the connection must
+    hold the real one. Pins the connection class's reliance on asyncpg's constructor."""
+    target = TimescaleTarget.model_validate(
+        {
+            "name": "db",
+            "address": postgres_server.address,
+            "database": "postgres",
+            "user": "postgres",
+            "password": "${TS_TEST_PASSWORD}",
+            "sslmode": "disable",
+            "interval": 2.0,
+            "timeout": 1.0,
+        }
+    )
+    state = TimescaleState(target)
+    try:
+        assert (await run_probe(TIMESCALE, target, state, target.timeout_s)).ok
+        pool = await state.pool()
+        async with pool.acquire() as conn:
+            assert conn._con._loop is asyncio.get_running_loop()
+        assert state.budget.used > 0  # and what it received was charged
+    finally:
+        await state.aclose()
