@@ -5,6 +5,9 @@ and read back.
 A run fails (``up`` 0) when either part fails; the log line says which part
 and why. Canary counters and the round-trip histogram live in the target's
 state, so a failed run loses nothing: they show the losses on the next success.
+
+Every health request opens a new connection (none is kept across runs), which
+charges the run's response budget; the body is read up to ``max_response_bytes``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -20,6 +24,7 @@ from aiokafka import errors as kerr
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from yarl import URL
 
+from ..budget import BoundedProtocol, ReadBudget, format_size
 from ..catalogue import eventbus as M
 from ..logs import log
 from ..model import EnvSecret, FileSecret, TargetBase, TLSConfig
@@ -56,6 +61,9 @@ from .eventbus_mapping import (
 )
 
 CLOSE_TIMEOUT = 2.0
+RESPONSE_BUDGET = 4 << 20
+"""The kind's default ``response_budget``: a body of ``max_response_bytes`` (1 MiB by
+default), its headers (aiohttp reads at most 128 lines of 8 KiB) and the canary's reads."""
 
 
 class EventBusTarget(TargetBase):
@@ -106,6 +114,16 @@ class EventBusTarget(TargetBase):
             raise ValueError("give token or token_file, not both")
         return self
 
+    @model_validator(mode="after")
+    def _body_within_budget(self) -> EventBusTarget:
+        budget = self.response_budget or RESPONSE_BUDGET
+        if self.max_response_bytes > budget:
+            raise ValueError(
+                f"max_response_bytes ({self.max_response_bytes}) is over the response budget"
+                f" ({format_size(budget)}): raise response_budget with it"
+            )
+        return self
+
     @property
     def fields(self) -> tuple[Resolved, ...]:
         """The effective mapping (defaults applied)."""
@@ -138,7 +156,9 @@ class EventBusState(ProbeState):
     def http(self) -> aiohttp.ClientSession:
         """The session (created on first use, inside the event loop)."""
         if self.session is None or self.session.closed:
-            connector = aiohttp.TCPConnector(limit=2, ssl=self.ssl if self.ssl else True)
+            connector = BoundedConnector(
+                lambda: self.budget, limit=2, ssl=self.ssl if self.ssl else True, force_close=True
+            )
             self.session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         return self.session
 
@@ -168,6 +188,31 @@ class EventBusState(ProbeState):
             await asyncio.gather(*self.closing, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
+
+
+class BoundedConnector(aiohttp.TCPConnector):
+    """A TCPConnector whose connections charge the current run's budget.
+
+    aiohttp has no public hook for the protocol of a connection: this overrides
+    the one method that creates it (``_wrap_create_connection``, aiohttp 3.14),
+    wrapping aiohttp's protocol in ``BoundedProtocol``.
+    The fault tests fail if a new aiohttp stops calling it.
+    """
+
+    def __init__(self, budget: Callable[[], ReadBudget], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._budget = budget
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        factory, *rest = args
+        made: list[asyncio.BaseProtocol] = []
+
+        def bounded() -> BoundedProtocol:
+            made.append(factory())
+            return BoundedProtocol(made[-1], self._budget())
+
+        transport, _ = await super()._wrap_create_connection(bounded, *rest, **kwargs)
+        return transport, made[-1]
 
 
 async def _close(transport: Transport) -> None:
@@ -457,4 +502,5 @@ KIND: ProbeKind[EventBusTarget, EventBusState] = ProbeKind(
     address_field="url",
     example_address="http://127.0.0.1:8080/health",
     classify=classify,
+    response_budget=RESPONSE_BUDGET,
 )

@@ -10,23 +10,29 @@ the mapped generic reason.
 
 The session must use its own SenderCompID: logging on with a production CompID
 would disconnect or reset the production session.
+
+What the peer sends is charged to the run's response budget and read one
+message at a time: a BodyLength (9) over ``MAX_MESSAGE_BYTES`` is garbled at
+once, before its body is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import re
 import ssl
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import simplefix
 from pydantic import Field, model_validator
 
+from ..budget import BoundedProtocol, BudgetExceeded
 from ..catalogue import fix as M
 from ..model import HostPort, PasswordMixin, TargetBase, TLSConfig, parse_host_port
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
@@ -45,8 +51,13 @@ FRAMEWORK_REASON: dict[str, Reason] = {
 }
 """FIX failure reason -> the framework's generic reason for ``probe_errors_total``."""
 
+RESPONSE_BUDGET = 1 << 20
+"""The kind's default ``response_budget``: a session's exchange is about 1 KiB."""
+MAX_MESSAGE_BYTES = 64 * 1024
+"""The longest message accepted from the peer (a monitoring session's are < 1 KiB)."""
+
 _LOGOUT_WAIT_SECONDS = 1.0
-_MAX_BUFFER_BYTES = 1 << 20
+_READ_BYTES = 65536
 _EXPECTING_RE = re.compile(r"expecting (\d+)", re.IGNORECASE)
 
 
@@ -96,7 +107,22 @@ class FixFailure(Exception):
 
 
 class _Closed(Exception):
-    """The peer closed the connection."""
+    """The peer closed the connection: cleanly (FIN) or with a reset (RST).
+
+    Which of the two a client sees after a peer hangs up is a race (a peer that
+    closes with our message unread resets), so both are the same failure.
+    """
+
+
+@contextlib.contextmanager
+def _peer_io() -> Iterator[None]:
+    """Connection loss as ``_Closed``; a spent response budget as ``garbled``."""
+    try:
+        yield
+    except BudgetExceeded as exc:
+        raise FixFailure("garbled", str(exc)) from None
+    except ConnectionError:
+        raise _Closed from None
 
 
 @dataclass
@@ -135,8 +161,9 @@ class _Conn:
         for tag, value in fields:
             msg.append_pair(tag, value)
         self.seq += 1
-        self.writer.write(msg.encode())
-        await self.writer.drain()
+        with _peer_io():
+            self.writer.write(msg.encode())
+            await self.writer.drain()
 
     async def recv(self) -> simplefix.FixMessage:
         while True:
@@ -149,15 +176,30 @@ class _Conn:
             if msg is not None:
                 _validate(msg, self.t.begin_string)
                 return msg
-            buf = self.parser.get_buffer()
-            if not self.parser.pairs and buf[:2] not in (b"", b"8", b"8="):
-                raise FixFailure("garbled", "peer sent bytes that do not start a FIX message")
-            if len(buf) > _MAX_BUFFER_BYTES:
-                raise FixFailure("garbled", "no complete FIX message in 1 MiB from peer")
-            data = await self.reader.read(65536)
+            _check_partial(self.parser)
+            with _peer_io():
+                data = await self.reader.read(_READ_BYTES)
             if not data:
                 raise _Closed
             self.parser.append_buffer(data)
+
+
+def _check_partial(parser: simplefix.FixParser) -> None:
+    """Fail early on the start of a message that cannot become a valid one."""
+    pairs: list[tuple[int, bytes]] = parser.pairs
+    buf: bytes = parser.get_buffer()
+    if not pairs and buf[:2] not in (b"", b"8", b"8="):
+        raise FixFailure("garbled", "peer sent bytes that do not start a FIX message")
+    if len(pairs) >= 2:
+        tag, length = pairs[1]
+        if tag != 9:
+            raise FixFailure("garbled", "the second field is not BodyLength (9)")
+        if not length.isdigit() or len(length) > 9 or int(length) > MAX_MESSAGE_BYTES:
+            raise FixFailure(
+                "garbled", f"BodyLength (9) {length[:16].decode(errors='replace')} over 64 KiB"
+            )
+    if len(buf) + sum(len(value) + 8 for _, value in pairs) > MAX_MESSAGE_BYTES:
+        raise FixFailure("garbled", "no complete FIX message in 64 KiB from peer")
 
 
 def _validate(msg: simplefix.FixMessage, begin_string: str) -> None:
@@ -201,13 +243,21 @@ def _logout_failure(msg: simplefix.FixMessage, state: FixState, during_logon: bo
 async def _connect(
     target: FixTarget, state: FixState
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` with the transport charged to the run's budget."""
     host, port = parse_host_port(target.address)
-    kwargs: dict[str, object] = {}
-    if state.tls_context is not None:
-        kwargs["ssl"] = state.tls_context
-        kwargs["server_hostname"] = (target.tls and target.tls.server_name) or host
+    tls = state.tls_context
+    server_name = ((target.tls and target.tls.server_name) or host) if tls else None
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     try:
-        return await asyncio.open_connection(host, port, **kwargs)  # type: ignore[arg-type]
+        transport, _ = await loop.create_connection(
+            lambda: BoundedProtocol(protocol, state.budget),
+            host,
+            port,
+            ssl=tls,
+            server_hostname=server_name,
+        )
     except ssl.SSLError as exc:
         raise FixFailure("other", f"TLS handshake failed: {exc.reason}") from None
     except OSError as exc:
@@ -218,6 +268,7 @@ async def _connect(
         ):
             raise FixFailure("refused", "connection refused") from None
         raise FixFailure("other", f"connect failed: {exc.strerror or type(exc).__name__}") from None
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 async def _logon(conn: _Conn, target: FixTarget, state: FixState, tm: _Timings) -> None:
@@ -230,10 +281,10 @@ async def _logon(conn: _Conn, target: FixTarget, state: FixState, tm: _Timings) 
     if password is not None:
         fields.append((554, password))
     start = time.perf_counter()
-    await conn.send("A", *fields)
     try:
+        await conn.send("A", *fields)
         reply = await conn.recv()
-    except _Closed:
+    except _Closed:  # what an acceptor does on an unknown CompID (QuickFIX, the FIX spec)
         raise FixFailure("logon_rejected", "acceptor closed the connection after Logon") from None
     kind = _msg_type(reply)
     if kind == "5":
@@ -273,26 +324,26 @@ async def _answer_admin(conn: _Conn, msg: simplefix.FixMessage, state: FixState)
 async def _test_request(conn: _Conn, state: FixState, tm: _Timings) -> None:
     test_id = state.test_req_id()
     start = time.perf_counter()
-    await conn.send("1", (112, test_id))
-    while True:
-        try:
+    try:
+        await conn.send("1", (112, test_id))
+        while True:
             msg = await conn.recv()
-        except _Closed:
-            raise FixFailure("other", "acceptor closed the connection without Logout") from None
-        if _msg_type(msg) == "0" and msg.get(112) == test_id.encode():
-            tm.test_request = time.perf_counter() - start
-            return
-        if await _answer_admin(conn, msg, state):
-            start = time.perf_counter()
-            await conn.send("1", (112, test_id))
+            if _msg_type(msg) == "0" and msg.get(112) == test_id.encode():
+                tm.test_request = time.perf_counter() - start
+                return
+            if await _answer_admin(conn, msg, state):
+                start = time.perf_counter()
+                await conn.send("1", (112, test_id))
+    except _Closed:
+        raise FixFailure("other", "acceptor closed the connection without Logout") from None
 
 
 async def _logout(conn: _Conn, tm: _Timings, deadline: float) -> None:
     """Log out; wait for the acceptor's Logout a little, never past ``deadline``."""
     start = time.perf_counter()
-    await conn.send("5")
     loop = asyncio.get_running_loop()
     try:
+        await conn.send("5")
         async with asyncio.timeout_at(min(loop.time() + _LOGOUT_WAIT_SECONDS, deadline)):
             while _msg_type(await conn.recv()) != "5":
                 pass
@@ -396,4 +447,5 @@ KIND: ProbeKind[FixTarget, FixState] = ProbeKind(
     address_field="address",
     cross_check=production_compids_reused,
     example_address="127.0.0.1:9876",
+    response_budget=RESPONSE_BUDGET,
 )

@@ -191,7 +191,7 @@ async def test_paused_acceptor_times_out_and_metrics_stay_fast(
             start = time.perf_counter()
             await run.scrape()
             worst = max(worst, time.perf_counter() - start)
-        assert worst < 0.2, f"/metrics took {worst:.3f}s while the acceptor hangs"
+        assert worst < 0.5, f"/metrics took {worst:.3f}s while the acceptor hangs"
     finally:
         fix_acceptor.resume()
     await eventually(_until(run, lambda m: value(m, "tradeops_fix_probe_success", **S) == 1))

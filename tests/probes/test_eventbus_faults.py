@@ -1,0 +1,255 @@
+"""The event-bus health endpoint against hostile peers (``tests.hostile``): one stable
+reason per behaviour, bounded reads, one short log line per episode, /metrics fast,
+no growth. Targets have the health endpoint only (no canary).
+
+The peers are fakes: the runtime stand-in cannot be made to announce a 2 GB body
+or answer in random bytes. What a real endpoint does is in ``test_eventbus.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import statistics
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.config import ConfigError, parse
+from exporter.logs import JsonFormatter, LogfmtFormatter
+from exporter.probes.eventbus import EventBusState, EventBusTarget
+
+from ..fixtures_eventbus import Outcome, probe_once, target_from
+from ..helpers import Running, eventually, report, value
+from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer, record_fault
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+ANNOUNCED = OK_HEAD + b"Content-Length: 2000000000\r\n\r\n"
+CHUNKED = OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n7fffffff\r\n"  # one 2 GiB chunk
+HEADER_LINE = OK_HEAD + b"X-Flood: "  # then filler: a header line without end
+UNAUTHORIZED = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+DRIPPED = OK_HEAD + b"Content-Length: 2\r\n\r\n{}"
+
+# case -> (behaviour, what the peer answers, reason)
+CASES: dict[str, tuple[Behaviour, bytes, str]] = {
+    "silent": ("silent", b"", "timeout"),
+    "close": ("close", b"", "protocol"),
+    "garbage": ("garbage", b"", "protocol"),
+    "stream": ("stream", b"", "protocol"),
+    "slow": ("slow", DRIPPED, "timeout"),
+    "huge": ("huge", ANNOUNCED, "protocol"),
+    "huge-chunked": ("huge", CHUNKED, "protocol"),
+    "huge-header": ("huge", HEADER_LINE, "protocol"),
+    "auth": ("auth", UNAUTHORIZED, "auth"),
+    "auth-403": ("auth", FORBIDDEN, "auth"),
+}
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("bus-token-123\n")
+    return path
+
+
+def _yaml(url: str, token_file: Path, extra: str = "", timeout: str = "900ms") -> str:
+    return f"""
+eventbus:
+  - name: runtime
+    url: "{url}"
+    token_file: {token_file}
+    interval: 1s
+    timeout: {timeout}
+{extra}
+"""
+
+
+async def _runs(target: EventBusTarget, n: int) -> tuple[list[Outcome], EventBusState]:
+    state = EventBusState(target)
+    try:
+        return [await probe_once(target, state) for _ in range(n)], state
+    finally:
+        await state.aclose()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_each_hostile_peer_has_one_stable_reason(case: str, token_file: Path) -> None:
+    behaviour, reply, reason = CASES[case]
+    async with hostile_peer(behaviour, reply=reply) as peer:
+        hangs = behaviour in ("silent", "slow")
+        url = f"http://{peer.address}/health"
+        target = target_from(_yaml(url, token_file, timeout="300ms" if hangs else "900ms"))
+        outs, _ = await _runs(target, 3 if hangs else 10)
+    assert {o.reason for o in outs} == {reason}, [(o.reason, o.error) for o in outs]
+    assert all(o.series == {} for o in outs)
+    assert all("bus-token-123" not in o.error for o in outs)
+    if case == behaviour:
+        record_fault("eventbus", behaviour, reason)
+
+
+@pytest.mark.parametrize("reply", [ANNOUNCED, HEADER_LINE], ids=["content-length", "header"])
+async def test_announced_or_endless_headers_are_refused_before_reading(
+    reply: bytes, token_file: Path
+) -> None:
+    async with hostile_peer("huge", reply=reply) as peer:
+        target = target_from(_yaml(f"http://{peer.address}/health", token_file))
+        (out,), state = await _runs(target, 1)
+    assert out.reason == "protocol"
+    assert 0 < state.budget.used < 512 * 1024, state.budget.used  # charged, not read on
+    assert out.duration < 0.5
+
+
+async def test_an_endless_chunk_is_read_up_to_max_response_bytes(token_file: Path) -> None:
+    async with hostile_peer("huge", reply=CHUNKED) as peer:
+        extra = "    max_response_bytes: 65536"
+        target = target_from(_yaml(f"http://{peer.address}/health", token_file, extra))
+        (out,), state = await _runs(target, 1)
+    assert out.reason == "protocol"
+    assert "larger than 65536 bytes" in out.error
+    # what arrives is handed to aiohttp 16 KiB per loop turn while the socket is read
+    # 256 KiB per turn: reading stops ~16x past the body's limit, within the budget
+    assert 65536 < state.budget.used < state.budget.limit, state.budget.used
+    report(f"eventbus endless chunk, max_response_bytes 64 KiB: {state.budget.used} bytes read")
+
+
+async def test_headers_within_aiohttp_limits_are_cut_at_the_response_budget(
+    token_file: Path,
+) -> None:
+    """100 header lines of 8000 bytes: under aiohttp's own limits (128 lines of 8190
+    bytes), so only the budget stops the reading."""
+    flood = OK_HEAD + (b"X-Pad: " + b"a" * 8000 + b"\r\n") * 100
+    async with hostile_peer("huge", reply=flood) as peer:
+        extra = "    response_budget: 64KiB\n    max_response_bytes: 65536"
+        target = target_from(_yaml(f"http://{peer.address}/health", token_file, extra))
+        (out,), state = await _runs(target, 1)
+    assert out.reason == "protocol"
+    assert "response budget of 64KiB" in out.error
+    assert state.budget.exceeded
+
+
+def test_max_response_bytes_must_fit_the_response_budget() -> None:
+    text = """
+eventbus:
+  - {name: runtime, url: "http://127.0.0.1:1/health", max_response_bytes: 8388608}
+  - {name: other, url: "http://127.0.0.1:1/health", max_response_bytes: 1048576,
+     response_budget: 512KiB}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse(text, "cfg.yml")
+    assert err.value.lines() == [
+        "cfg.yml: eventbus[0]: max_response_bytes (8388608) is over the response budget"
+        " (4MiB): raise response_budget with it",
+        "cfg.yml: eventbus[1]: max_response_bytes (1048576) is over the response budget"
+        " (512KiB): raise response_budget with it",
+    ]
+
+
+def _config(peers: dict[str, HostilePeer], token_file: Path) -> str:
+    rows = "".join(
+        f'  - {{name: {name}, url: "http://{p.address}/health", token_file: {token_file},'
+        " interval: 600ms, timeout: 500ms}\n"
+        for name, p in peers.items()
+    )
+    return "eventbus:\n" + rows
+
+
+@asynccontextmanager
+async def _all_peers() -> AsyncIterator[dict[str, HostilePeer]]:
+    peers: dict[str, HostilePeer] = {}
+    try:
+        for case, (behaviour, reply, _) in CASES.items():
+            peers[case] = HostilePeer(behaviour, reply)
+            await peers[case].start()
+        yield peers
+    finally:
+        for p in peers.values():
+            await p.stop()
+
+
+def _lines(records: list[logging.LogRecord]) -> Iterator[str]:
+    for record in records:
+        yield JsonFormatter().format(record)
+        yield LogfmtFormatter().format(record)
+
+
+async def test_many_failed_runs_log_once_and_metrics_stay_fast(
+    exporter_factory: Any, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="exporter")
+    async with _all_peers() as peers:
+        run: Running = await exporter_factory(_config(peers, token_file))
+
+        async def five_runs_each() -> bool:
+            m = await run.scrape()
+            return all(
+                (value(m, "tradeops_probe_runs_total", kind="eventbus", target=t) or 0) >= 5
+                for t in peers
+            )
+
+        await eventually(five_runs_each, timeout=15)
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            m = await run.scrape()
+            took.append(time.perf_counter() - start)
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    for case, (_, _, reason) in CASES.items():
+        assert value(m, "tradeops_up", kind="eventbus", target=case) == 0
+        labels = {"kind": "eventbus", "target": case, "reason": reason}
+        assert (value(m, "tradeops_probe_errors_total", **labels) or 0) >= 4, case
+    per_target = sorted(r.fields["target"] for r in warnings)  # type: ignore[attr-defined]
+    assert per_target == sorted(CASES), per_target
+    lines = list(_lines(warnings))
+    longest = max(len(line) for line in lines)
+    assert longest < 2048, longest
+    assert not any("bus-token-123" in line for line in lines)
+    assert max(took) < 0.5, f"/metrics took {max(took):.3f}s"
+    report(
+        f"eventbus faults: /metrics median {statistics.median(took) * 1000:.1f} ms, max "
+        f"{max(took) * 1000:.1f} ms with {len(CASES)} hostile targets; longest log line "
+        f"{longest} characters"
+    )
+
+
+def _usage() -> Usage:
+    gc.collect()
+    return Usage.now()
+
+
+@pytest.mark.parametrize("behaviour", ["close", "garbage"])
+async def test_usage_plateaus_over_a_thousand_runs(behaviour: Behaviour, token_file: Path) -> None:
+    async with hostile_peer(behaviour) as peer:
+        target = target_from(_yaml(f"http://{peer.address}/health", token_file))
+        state = EventBusState(target)
+        try:
+            for _ in range(500):  # warm up: RSS settles after a few hundred runs
+                await probe_once(target, state)
+            usage = [_usage()]
+            start = time.perf_counter()
+            outs = [await probe_once(target, state) for _ in range(500)]
+            usage.append(_usage())
+            outs += [await probe_once(target, state) for _ in range(500)]
+            elapsed = time.perf_counter() - start
+        finally:
+            await state.aclose()
+        await asyncio.sleep(0.05)  # the peer's handlers finish
+        usage.append(_usage())
+    before, half, after = usage
+    assert {o.reason for o in outs} == {"protocol"}
+    assert after.fds <= before.fds + 2, usage
+    assert after.tasks <= before.tasks + 2, usage
+    assert after.threads == before.threads, usage
+    # a leak grows with the runs; the pytest process around it moves RSS a little
+    assert after.rss_bytes - half.rss_bytes < 4 << 20, usage
+    assert after.rss_bytes - before.rss_bytes < 16 << 20, usage
+    report(
+        f"eventbus {behaviour} x1000: {elapsed:.2f} ms/run; fds {before.fds}->{after.fds}, "
+        f"tasks {before.tasks}->{after.tasks}, threads {before.threads}->{after.threads}, "
+        f"RSS {before.rss_bytes >> 20}->{half.rss_bytes >> 20}->{after.rss_bytes >> 20} MiB"
+    )
