@@ -17,6 +17,8 @@ from typing import Any
 
 CHUNK = 16 * 1024
 """Bytes handed to the client library per event-loop iteration."""
+BACKLOG = 4 * CHUNK
+"""Queued bytes at which the socket stops being read until the queue is handed over."""
 
 _UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
 
@@ -79,6 +81,8 @@ class BoundedProtocol(asyncio.Protocol):
         self._eof = False
         self._lost: tuple[Exception | None] | None = None
         self._dead = False
+        self._queued = 0
+        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -91,8 +95,12 @@ class BoundedProtocol(asyncio.Protocol):
             self._abort()
             return
         self._pending.append(memoryview(data))
+        self._queued += len(data)
         if not self._scheduled:
             self._drain()
+        if self._queued > BACKLOG and not self._paused and self._transport is not None:
+            self._paused = True  # the peer waits while the client library catches up
+            self._transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         self._eof = True
@@ -119,7 +127,12 @@ class BoundedProtocol(asyncio.Protocol):
         self._scheduled = False
         if self._dead or not self._pending:
             return
-        self._feed(self._take(CHUNK))
+        chunk = self._take(CHUNK)
+        self._queued -= len(chunk)
+        self._feed(chunk)
+        if self._paused and self._queued <= BACKLOG // 2 and not self._dead:
+            self._paused = False
+            self._transport.resume_reading()
         if self._pending:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._drain)

@@ -36,12 +36,21 @@ MAX_TEXT = 512
 
 def bounded(text: str, limit: int = MAX_TEXT) -> str:
     """``text`` safe to log whatever a peer put in it: control and other unprintable
-    characters escaped (``\\x00``), cut to ``limit`` characters with the cut counted."""
-    cut = len(text) - limit
-    head = text[:limit] if cut > 0 else text
-    if not head.isprintable():
-        head = "".join(c if c.isprintable() else _escape(c) for c in head)
-    return f"{head}...[{cut} more characters]" if cut > 0 else head
+    characters escaped (``\\x00``), the result at most ``limit`` characters plus a note
+    counting the characters left out."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    out: list[str] = []
+    size = kept = 0
+    for c in text[:limit]:
+        piece = c if c.isprintable() else _escape(c)
+        if size + len(piece) > limit:
+            break
+        out.append(piece)
+        size += len(piece)
+        kept += 1
+    cut = len(text) - kept
+    return "".join(out) + (f"...[{cut} more characters]" if cut else "")
 
 
 def _escape(c: str) -> str:

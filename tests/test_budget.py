@@ -84,12 +84,15 @@ async def test_data_is_handed_over_a_chunk_per_loop_iteration() -> None:
 
     task = asyncio.create_task(ticker())
     wrapper = BoundedProtocol(Counting(), ReadBudget(1 << 20))
-    wrapper.connection_made(_NullTransport())
+    transport = _NullTransport()
+    wrapper.connection_made(transport)
     wrapper.data_received(b"y" * (10 * CHUNK))
+    assert transport.flow == ["pause"]  # a backlog: the peer waits
     await eventually(_holds(lambda: sum(sizes) == 10 * CHUNK))
     task.cancel()
     assert sizes == [CHUNK] * 10
     assert ticks >= 9  # the ticker ran between the chunks
+    assert transport.flow == ["pause", "resume"]
 
 
 async def test_a_buffered_protocol_gets_the_bytes_in_its_own_buffer() -> None:
@@ -135,8 +138,18 @@ async def test_connection_loss_reaches_the_client_after_the_pending_data() -> No
 class _NullTransport(asyncio.Transport):
     """Stands in for a socket transport in the hand-over tests (no socket needed there)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.flow: list[str] = []
+
     def abort(self) -> None:
         pass
+
+    def pause_reading(self) -> None:
+        self.flow.append("pause")
+
+    def resume_reading(self) -> None:
+        self.flow.append("resume")
 
 
 class _Target(TargetBase):

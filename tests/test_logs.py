@@ -10,7 +10,7 @@ import pytest
 
 from exporter import logs
 from exporter.model import Secret
-from exporter.redact import MAX_TEXT, error_text
+from exporter.redact import MAX_TEXT, bounded, error_text
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ def test_peer_bytes_are_escaped_and_capped(fmt: str, captured: pytest.CaptureFix
         assert json.loads(line)["error"].startswith("\\x00\\x1b[2J\xff\xff")
     else:  # logfmt escapes the backslash once more
         assert 'error="\\\\x00\\\\x1b[2J\xff\xff' in line
-    assert f"...[{len(garbage) - MAX_TEXT} more characters]" in line
+    shown = MAX_TEXT - 2 * 3  # two characters escaped to four each
+    assert f"...[{len(garbage) - shown} more characters]" in line
 
 
 def test_error_text_is_one_bounded_line() -> None:
@@ -106,5 +107,12 @@ def test_error_text_is_one_bounded_line() -> None:
     text = error_text(ValueError(first + "\nsecond line"))
     assert text.startswith("ValueError: first\\x07 line yyy")
     assert "second" not in text
-    cut = len("ValueError: ") + len(first) - MAX_TEXT
+    cut = len("ValueError: ") + len(first) - (MAX_TEXT - 3)  # \x07 takes four
     assert text.endswith("y" * 10 + f"...[{cut} more characters]")
+
+
+def test_escaping_does_not_grow_a_value_past_the_cap() -> None:
+    """512 unprintable characters escape to six times their length: the cap holds after."""
+    text = bounded("\ue000" * 600)
+    assert text.startswith("\\ue000") and len(text) < MAX_TEXT + 40
+    assert text.endswith(f"...[{600 - MAX_TEXT // 6} more characters]")

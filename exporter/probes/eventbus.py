@@ -64,6 +64,8 @@ CLOSE_TIMEOUT = 2.0
 RESPONSE_BUDGET = 4 << 20
 """The kind's default ``response_budget``: a body of ``max_response_bytes`` (1 MiB by
 default), its headers (aiohttp reads at most 128 lines of 8 KiB) and the canary's reads."""
+BUDGET_HEADROOM = RESPONSE_BUDGET - (1 << 20)
+"""What the budget holds besides the body: the headers and the canary's reads."""
 
 
 class EventBusTarget(TargetBase):
@@ -113,6 +115,16 @@ class EventBusTarget(TargetBase):
         if self.token is not None and self.token_file is not None:
             raise ValueError("give token or token_file, not both")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budget_fits_the_body(cls, data: Any) -> Any:
+        """Without a ``response_budget``, a larger ``max_response_bytes`` raises it too."""
+        if isinstance(data, dict) and data.get("response_budget") is None:
+            body = data.get("max_response_bytes")
+            if type(body) is int and body + BUDGET_HEADROOM > RESPONSE_BUDGET:
+                data = {**data, "response_budget": body + BUDGET_HEADROOM}
+        return data
 
     @model_validator(mode="after")
     def _body_within_budget(self) -> EventBusTarget:

@@ -22,7 +22,7 @@ import pytest
 
 from exporter.config import ConfigError, parse
 from exporter.logs import JsonFormatter, LogfmtFormatter
-from exporter.probes.eventbus import EventBusState, EventBusTarget
+from exporter.probes.eventbus import BUDGET_HEADROOM, EventBusState, EventBusTarget
 
 from ..fixtures_eventbus import Outcome, probe_once, target_from
 from ..helpers import Running, eventually, report, value
@@ -133,21 +133,30 @@ async def test_headers_within_aiohttp_limits_are_cut_at_the_response_budget(
     assert state.budget.exceeded
 
 
-def test_max_response_bytes_must_fit_the_response_budget() -> None:
+def test_max_response_bytes_must_fit_a_given_response_budget() -> None:
     text = """
 eventbus:
-  - {name: runtime, url: "http://127.0.0.1:1/health", max_response_bytes: 8388608}
   - {name: other, url: "http://127.0.0.1:1/health", max_response_bytes: 1048576,
      response_budget: 512KiB}
 """
     with pytest.raises(ConfigError) as err:
         parse(text, "cfg.yml")
     assert err.value.lines() == [
-        "cfg.yml: eventbus[0]: max_response_bytes (8388608) is over the response budget"
-        " (4MiB): raise response_budget with it",
-        "cfg.yml: eventbus[1]: max_response_bytes (1048576) is over the response budget"
+        "cfg.yml: eventbus[0]: max_response_bytes (1048576) is over the response budget"
         " (512KiB): raise response_budget with it",
     ]
+
+
+def test_a_larger_body_limit_raises_the_default_budget_with_it() -> None:
+    """A config written before the budget existed keeps loading: 8 MiB bodies get room."""
+    text = """
+eventbus:
+  - {name: big, url: "http://127.0.0.1:1/health", max_response_bytes: 8388608}
+  - {name: small, url: "http://127.0.0.1:1/health"}
+"""
+    big, small = parse(text, "cfg.yml").targets["eventbus"]
+    assert big.response_budget == 8388608 + BUDGET_HEADROOM
+    assert small.response_budget is None  # the kind's default, 4 MiB
 
 
 def _config(peers: dict[str, HostilePeer], token_file: Path) -> str:

@@ -105,7 +105,7 @@ CASES = [
 ]
 
 
-def _config(address: str, sslmode: str, tls: str = "", interval: str = "300ms") -> str:
+def _config(address: str, sslmode: str, tls: str = "", interval: str = "700ms") -> str:
     return f"""
 timescale:
   - name: hostile
@@ -115,7 +115,7 @@ timescale:
     password: ${{TS_HOSTILE_PASSWORD}}
     sslmode: {sslmode}
 {tls}    interval: {interval}
-    timeout: 250ms
+    timeout: 600ms
 """
 
 
