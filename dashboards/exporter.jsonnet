@@ -1,5 +1,6 @@
 // The exporter itself: targets up, probe durations against their deadlines,
-// errors by reason, configuration reloads, probe-loop restarts, build info.
+// errors by reason, configuration reloads, probe-loop restarts, build info,
+// and its HTTP server's connections against their cap.
 local g = import 'lib/grafana.libsonnet';
 
 {
@@ -137,6 +138,30 @@ local g = import 'lib/grafana.libsonnet';
             targets: [g.target('tradeops_exporter_build_info{%(selector)s}' % s, '', instant=true)],
             transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true } } }],
             w: 12,
+          }),
+          g.row('HTTP server'),
+          g.timeseries({
+            title: 'HTTP connections',
+            description: 'Connections open on each exporter instance, counted from accept (TLS handshakes under way included), with its --max-connections cap as a dashed series. At the cap every new connection is closed on accept, scrapes included, so Prometheus sees the exporter down: when the line nears the cap with no more scrapers than usual, some client is holding connections (see the closes beside), or raise the cap for more Prometheus replicas and /probe requests.',
+            unit: 'short',
+            thresholds: g.thresholds([[null, 'green']]),
+            thresholdsStyle: 'off',
+            targets: [
+              g.target('sum by (instance) (tradeops_exporter_http_connections{%(selector)s})' % s, '{{instance}}'),
+              g.target('max by (instance) (tradeops_exporter_http_connections_limit{%(selector)s})' % s, 'cap {{instance}}'),
+            ],
+            overrides: [{
+              matcher: { id: 'byRegexp', options: 'cap .*' },
+              properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }],
+            }],
+          }),
+          g.timeseries({
+            title: 'HTTP connections closed by the server',
+            description: 'Connections the exporter closed itself, per second, by why: limit (accepted beyond the cap and closed at once: scrapes are failing), header_timeout (request headers or TLS handshake not complete within --header-timeout: slow or hostile clients), not_reading (a client stopped reading its answer for --idle-timeout), idle_timeout (keep-alive connections idle past --idle-timeout; a trickle is normal). Any limit, header_timeout or not_reading line: find the client by its address in the debug log ("closing an HTTP connection").',
+            unit: 'ops',
+            thresholds: g.thresholds([[null, 'green']]),
+            thresholdsStyle: 'off',
+            targets: [g.target('sum by (instance, why) (rate(tradeops_exporter_http_connections_closed_total{%(selector)s}[$__rate_interval]))' % s, '{{instance}} {{why}}')],
           }),
         ],
       }),

@@ -3,7 +3,10 @@ connections, a client that stops reading, /probe requests queueing for a slot.
 
 Where file descriptors matter the exporter runs as a real process (its fds are
 counted in /proc); the header deadline between keep-alive requests and the /probe
-deadlines are checked in-process.
+deadlines are checked in-process. Each scenario also reads the guard's own series
+(``tradeops_exporter_http_connections*``) from /metrics: the close counted under its
+``why``, and the open-connection gauge back at its baseline (the scrape's own
+connection) afterwards.
 """
 
 from __future__ import annotations
@@ -25,15 +28,46 @@ import pytest
 
 from exporter import config as cfg
 from exporter.app import Exporter as App
-from exporter.server import HTTPLimits, build_app, start_http
+from exporter.http_guard import HTTPLimits, start_http
+from exporter.server import build_app
 from stack import Exporter, wait_for_port
 
-from .helpers import eventually, parse, report, self_signed_cert, value
+from .helpers import Series, eventually, parse, report, self_signed_cert, value
 from .hostile import hostile_peer
 
 Factory = Callable[..., Any]
 Process = Callable[..., Exporter]
 REQUEST = b"GET /metrics HTTP/1.1\r\nHost: exporter\r\n\r\n"
+OPEN = "tradeops_exporter_http_connections"
+LIMIT = "tradeops_exporter_http_connections_limit"
+CLOSED = "tradeops_exporter_http_connections_closed_total"
+WHYS = ("limit", "header_timeout", "idle_timeout", "not_reading")
+
+
+async def _scrape(url: str) -> Series:
+    """One /metrics scrape on a connection of its own, parsed."""
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
+        assert resp.status == 200
+        return parse(await resp.text())
+
+
+def _closes(m: Series) -> dict[str, float | None]:
+    """``tradeops_exporter_http_connections_closed_total`` by ``why``."""
+    return {why: value(m, CLOSED, why=why) for why in WHYS}
+
+
+def _only(why: str, n: int) -> dict[str, float]:
+    """The closes expected when ``n`` connections were closed for ``why``, none otherwise."""
+    return {w: float(n if w == why else 0) for w in WHYS}
+
+
+async def _open_back_to_baseline(url: str) -> None:
+    """The open-connection gauge falls back to 1: the scrape reading it."""
+
+    async def check() -> bool:
+        return value(await _scrape(url), OPEN) == 1
+
+    await eventually(check, timeout=5.0)
 
 
 def _fds(exp: Exporter) -> int:
@@ -139,6 +173,7 @@ async def test_slowloris_connections_are_closed_after_the_header_timeout(
     exp = exporter_process("--header-timeout", "1s")
     url = f"http://{exp.address}"
     baseline = await _settled_fds(exp)
+    before = await _scrape(url)
     opened = time.monotonic()
     conns = [await asyncio.open_connection("127.0.0.1", exp.port) for _ in range(100)]
     for _, writer in conns:
@@ -160,6 +195,10 @@ async def test_slowloris_connections_are_closed_after_the_header_timeout(
     median_close = statistics.median(c for c in closed if c is not None)
     assert 0.9 < median_close < 3.0  # 1 s header timeout; trickling does not extend it
     assert max(times) < 1.0
+    assert value(before, OPEN) == 1 and value(before, LIMIT) == 256  # present from the start
+    assert _closes(before) == _only("header_timeout", 0)
+    assert _closes(await _scrape(url)) == _only("header_timeout", 100)
+    await _open_back_to_baseline(url)
     report(
         f"http slowloris: 100 connections closed a median {median_close:.2f} s after accept"
         f" (header timeout 1 s); exporter fds {baseline} -> {held} -> {after};"
@@ -209,6 +248,18 @@ async def test_tls_slowloris_is_closed_after_the_header_timeout(
     assert None not in closed, f"{closed.count(None)} of 40 TLS connections still open after 4 s"
     assert after <= baseline
     assert times and max(times) < 1.0  # HTTPS scrapes kept working meanwhile
+    m = await _scrape_tls(f"https://{exp.address}", client_ctx)
+    assert _closes(m) == _only("header_timeout", 40)
+    assert value(m, OPEN) == 1
+
+
+async def _scrape_tls(url: str, ctx: ssl.SSLContext) -> Series:
+    connector = aiohttp.TCPConnector(ssl=ctx)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(url + "/metrics") as resp,
+    ):
+        return parse(await resp.text())
 
 
 async def test_idle_keepalive_connections_are_closed_after_the_idle_timeout(
@@ -229,6 +280,8 @@ async def test_idle_keepalive_connections_are_closed_after_the_idle_timeout(
         assert await _settled_fds(exp, want=baseline) <= baseline
     finally:
         writer.close()
+    assert _closes(await _scrape(f"http://{exp.address}")) == _only("idle_timeout", 1)
+    await _open_back_to_baseline(f"http://{exp.address}")
 
 
 async def test_the_connection_cap_holds_and_frees(exporter_process: Process) -> None:
@@ -254,8 +307,10 @@ async def test_the_connection_cap_holds_and_frees(exporter_process: Process) -> 
         for _, w in full:
             w.close()
     await eventually(lambda: _true(_fds(exp) <= baseline))
-    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
-        assert resp.status == 200
+    m = await _scrape(url)
+    assert _closes(m) == _only("limit", 101)  # the 21st and the flood of 100
+    assert value(m, LIMIT) == 20
+    await _open_back_to_baseline(url)
     log = exp.log_path.read_text()
     assert log.count("HTTP connection limit reached") == 1
     assert log.count("HTTP connections below the limit again") == 1
@@ -288,28 +343,35 @@ async def test_a_client_that_stops_reading_is_closed_after_the_idle_timeout(
     finally:
         writer.transport.abort()
     assert elapsed < 4.0
+    assert _closes(await _scrape(f"http://{exp.address}")) == _only("not_reading", 1)
+    await _open_back_to_baseline(f"http://{exp.address}")
 
 
 @contextlib.asynccontextmanager
-async def _in_process(tmp_path: Path, limits: HTTPLimits) -> AsyncIterator[str]:
-    """An exporter without targets served by ``start_http`` in this process: its URL."""
+async def _in_process(tmp_path: Path, limits: HTTPLimits) -> AsyncIterator[tuple[str, App]]:
+    """An exporter without targets served by ``start_http`` in this process: its
+    address and the exporter."""
     path = tmp_path / "in-process.yml"
     path.write_text("")
     app = App(str(path))
     await app.start(cfg.load(path))
     runner, site = await start_http(build_app(app), "127.0.0.1", 0, limits)
     try:
-        yield f"127.0.0.1:{site.port}"
+        yield f"127.0.0.1:{site.port}", app
     finally:
         await runner.cleanup()
         await app.stop()
 
 
-async def test_keepalive_between_requests_is_idle_time_not_header_time(tmp_path: Path) -> None:
+async def test_keepalive_between_requests_is_idle_time_not_header_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """After a response the header timeout waits for the next request's first byte: a
     connection idle past the header timeout (under the idle timeout) is still served; a
-    second request that trickles is closed a header timeout after its first byte."""
-    async with _in_process(tmp_path, HTTPLimits(0.5, 3.0, 10)) as address:
+    second request that trickles is closed a header timeout after its first byte, counted
+    and logged (debug) once with its peer."""
+    caplog.set_level(logging.DEBUG, logger="exporter")
+    async with _in_process(tmp_path, HTTPLimits(0.5, 3.0, 10)) as (address, _):
         host, port = address.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         slow_reader, slow_writer = await asyncio.open_connection(host, int(port))
@@ -328,9 +390,42 @@ async def test_keepalive_between_requests_is_idle_time_not_header_time(tmp_path:
             stop.set()
             await trickle
             assert closed is not None and 0.3 < closed < 1.5
+            writer.close()
+            assert _closes(await _scrape(f"http://{address}")) == _only("header_timeout", 1)
+            lines = [r for r in caplog.records if r.getMessage() == "closing an HTTP connection"]
+            assert [r.fields["why"] for r in lines] == ["header_timeout"]  # type: ignore[attr-defined]
+            assert lines[0].fields["peer"].startswith("('127.0.0.1', ")  # type: ignore[attr-defined]
         finally:
             writer.close()
             slow_writer.close()
+
+
+async def test_connection_series_are_there_from_the_start_and_stored_on_change(
+    tmp_path: Path,
+) -> None:
+    """The first scrape shows the cap and every ``why`` at 0; a scrape that changes none
+    of the values (the same keep-alive connection) stores nothing new, so the cached
+    /metrics body stays valid; another open connection does."""
+    async with (
+        _in_process(tmp_path, HTTPLimits(1.0, 3.0, 7)) as (address, app),
+        aiohttp.ClientSession() as session,
+    ):
+        url = f"http://{address}/metrics"
+        async with session.get(url) as resp:
+            first = parse(await resp.text())
+        stored = app.store.get("", "http")
+        async with session.get(url) as resp:
+            assert parse(await resp.text()) == first
+        assert app.store.get("", "http") is stored
+        _, idle = await asyncio.open_connection(*address.split(":"))
+        try:
+            async with session.get(url) as resp:
+                second = parse(await resp.text())
+        finally:
+            idle.close()
+    assert value(first, OPEN) == 1 and value(first, LIMIT) == 7
+    assert _closes(first) == _only("limit", 0)
+    assert value(second, OPEN) == 2
 
 
 MODULES = r"""

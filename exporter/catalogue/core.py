@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from .base import family
 
 TARGET = ("kind", "target")
@@ -76,6 +78,29 @@ PROBE_REQUESTS = family(
     "outcome",
 )
 
+HttpCloseReason = Literal["limit", "header_timeout", "idle_timeout", "not_reading"]
+"""Why the HTTP server closed a connection itself (docs/configuration.md, "HTTP server")."""
+HTTP_CLOSE_REASONS: tuple[HttpCloseReason, ...] = get_args(HttpCloseReason)
+"""The fixed set of ``why`` values, each present from the start."""
+
+HTTP_CONNECTIONS = family(
+    "exporter_http_connections",
+    "gauge",
+    "HTTP connections open now, counted from accept (TLS handshakes under way included).",
+)
+HTTP_CONNECTIONS_LIMIT = family(
+    "exporter_http_connections_limit",
+    "gauge",
+    "HTTP connections the server holds at once (--max-connections); more are closed on accept.",
+)
+HTTP_CONNECTIONS_CLOSED = family(
+    "exporter_http_connections_closed_total",
+    "counter",
+    "HTTP connections the server closed itself, by why (limit, header_timeout, idle_timeout,"
+    " not_reading).",
+    "why",
+)
+
 FAMILIES = (
     UP,
     PROBE_SUCCESS,
@@ -93,4 +118,7 @@ FAMILIES = (
     TARGETS,
     LOOP_RESTARTS,
     PROBE_REQUESTS,
+    HTTP_CONNECTIONS,
+    HTTP_CONNECTIONS_LIMIT,
+    HTTP_CONNECTIONS_CLOSED,
 )
