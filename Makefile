@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/config.yml
 
-.PHONY: setup test test-long test-fast lint typecheck check demo run check-config list-metrics bench clean rules rules-check am-test bundle dashboards
+.PHONY: setup test test-long test-fast lint typecheck check demo run check-config list-metrics bench soak clean rules rules-check am-test bundle dashboards
 
 setup:
 	@scripts/setup.sh
@@ -65,8 +65,18 @@ check-config: setup
 list-metrics: setup
 	@$(PY) -m exporter --list-metrics
 
+# Every benchmark, then one table of their figures, also written into
+# docs/benchmarks.md (the table the README quotes). BENCH_ARGS=--quick: small
+# sizes, a check that the benches work; BENCH_ARGS="--only scale,redis": some.
+BENCH_ARGS ?=
 bench: setup
-	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) bench/run.py --doc docs/benchmarks.md $(BENCH_ARGS)
+
+# SOAK_MINUTES (default 30) at 100k series with every target probing and /metrics
+# scraped; fails when RSS grows more than 5 % after the warm-up or fds are not flat.
+SOAK_MINUTES ?= 30
+soak: setup
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info dashboards/schema/node_modules

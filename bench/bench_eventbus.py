@@ -2,11 +2,12 @@
 aiohttp GET + json.loads of the same endpoint, and canary round trips through the
 Kafka-protocol broker and Redis. Prints medians and p99; not run by pytest.
 
-    .venv/bin/python bench/bench_eventbus.py [runs]
+    .venv/bin/python bench/bench_eventbus.py [runs] [--json F]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
+from bench.figures import Report, add_json_argument, quantile
 from exporter import config as cfg
 from exporter.probes.eventbus import KIND, EventBusState, EventBusTarget
 from exporter.scheduler import run_probe
@@ -38,7 +40,7 @@ def _target(url: str, canary: str = "") -> EventBusTarget:
 def _figures(label: str, samples: list[float]) -> float:
     samples.sort()
     median = statistics.median(samples)
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    p99 = quantile(samples, 0.99)
     print(f"{label:<44} median {median * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
     return median
 
@@ -65,16 +67,24 @@ async def _bare_gets(url: str, runs: int) -> list[float]:
     return out
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, json_path: str | None) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-eventbus-"))
     sim = await EventBusSim(rate=50).start()
     broker = Tansu(root).start()
     redis = Redis(root).start()
     try:
-        bare = _figures("bare aiohttp GET + json.loads", await _bare_gets(sim.url, runs))
+        bare_gets = await _bare_gets(sim.url, runs)
+        bare = _figures("bare aiohttp GET + json.loads", bare_gets)
         health, state = await _probe_runs(_target(sim.url), runs)
         await state.aclose()
         probe = _figures("probe run, health endpoint (12 fields)", health)
+        report = Report(
+            "eventbus",
+            f"{runs} probe runs each against the runtime stand-in; canaries through a Tansu "
+            "broker and a redis-server",
+            peer="a bare aiohttp GET + json.loads of the health endpoint",
+        )
+        report.add_latencies("probe run, health endpoint", health, bare_gets)
         print(f"{'':<44} ratio probe/bare {probe / bare:5.2f}")
         for name, canary in (
             ("kafka", f"{{kafka: {{bootstrap: '{broker.bootstrap}', topic: bench-canary}}}}"),
@@ -82,13 +92,16 @@ async def main(runs: int) -> None:
         ):
             durations, state = await _probe_runs(_target(sim.url, canary), runs)
             _figures(f"probe run, health + canary via {name}", durations[1:])
+            report.add_latencies(f"probe run, health + canary via {name}", durations[1:])
             t = state.tracker
             mean_rtt = t.rtt.sum / max(1, t.rtt.count)
             print(
                 f"{'':<44} canaries sent {t.sent}, received {t.received}, lost {t.lost}; "
                 f"mean round trip {mean_rtt * 1000:.2f} ms"
             )
+            report.add(f"canaries lost via {name}", "canaries", t.lost, ratio=False)
             await state.aclose()
+        report.write(json_path)
     finally:
         await sim.stop()
         broker.kill()
@@ -96,4 +109,8 @@ async def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="?", type=int, default=200)
+    add_json_argument(parser)
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.json))

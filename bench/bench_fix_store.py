@@ -5,7 +5,7 @@ of the logs: the per-cycle time with nothing new, then with 10 KB, 100 KB and
 1 MB appended per session, on big logs and on small ones. Prints medians and
 ratios; not run by pytest.
 
-    .venv/bin/python bench/bench_fix_store.py [--sessions 50] [--mb-per-session 2.2]
+    .venv/bin/python bench/bench_fix_store.py [--sessions 50] [--mb-per-session 2.2] [--json F]
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.figures import Report, add_json_argument
 from exporter.probes.fix_store import FixStoreState, FixStoreTarget, collect
 
 SOH = "\x01"
@@ -147,6 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--mb-per-session", type=float, default=2.2)
+    add_json_argument(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as big_dir, tempfile.TemporaryDirectory() as small_dir:
         big, big_pairs, first, total = _setup(Path(big_dir), args.sessions, args.mb_per_session)
@@ -157,6 +162,12 @@ def main() -> None:
         )
         print(f"first read of every big log (full backfill): {first:.2f} s "
               f"= {total / 1e6 / first:.0f} MB/s")  # fmt: skip
+        report = Report(
+            "fix_store",
+            f"passive FIX reader: {args.sessions} sessions, {total / 1e6:.0f} MB of logs "
+            f"(small logs: {small_total / 1e6:.1f} MB); median of {REPEATS} cycles",
+        )
+        report.add("first read of every log (full backfill)", "MB/s", total / 1e6 / first)
         print(
             f"{'appended/session':>17} {'big logs':>10} {'small logs':>11} "
             f"{'big/small':>10} {'us/KB':>7}"
@@ -165,12 +176,18 @@ def main() -> None:
             t_big = _median_cycle(big, big_pairs, append)
             t_small = _median_cycle(small, small_pairs, append)
             per_kb = t_big / (append * args.sessions / 1000) * 1e6 if append else float("nan")
+            report.add(f"cycle, {append / 1000:.0f} KB appended per session", "ms", t_big * 1000)
+            if not append:
+                idle = t_big / t_small
+                report.add("cycle, nothing appended: big/small logs", "x", idle, ratio=False)
             print(
                 f"{append / 1000:>14.0f} KB {t_big * 1000:>8.1f}ms {t_small * 1000:>9.1f}ms "
                 f"{t_big / t_small:>10.2f} {per_kb:>7.2f}"
             )
+        report.add("cost per KB appended (at 1 MB per session)", "us", per_kb)
         total_after = sum(s.log.stat().st_size for s in big)
         print(f"big logs at the end: {total_after / 1e6:.1f} MB (median of {REPEATS} cycles each)")
+    report.write(args.json)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ to each (one per batch), commits offsets for GROUPS groups on
 TOPICS_PER_GROUP topics each, then runs the exporter as a subprocess and
 prints broker requests per cycle, cycle time, /metrics latency and RSS.
 
-    .venv/bin/python bench/bench_kafka.py [--groups 200] [--topics 50] ...
+    .venv/bin/python bench/bench_kafka.py [--groups 200] [--topics 50] ... [--json F]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from aiokafka.protocol.commit import OffsetCommitRequest
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.figures import Report, add_json_argument, median, p99
 from stack import Exporter, Tansu
 
 TIMEOUT_MS = 30_000
@@ -98,7 +99,7 @@ def _values(body: str, name: str) -> list[float]:
     ]
 
 
-def _measure(exporter: Exporter, args: argparse.Namespace) -> None:
+def _measure(exporter: Exporter, args: argparse.Namespace) -> Report:
     url = f"http://{exporter.address}/metrics"
     durations: list[float] = []
     requests: list[float] = []
@@ -117,6 +118,8 @@ def _measure(exporter: Exporter, args: argparse.Namespace) -> None:
                 requests += _quick(body, "tradeops_kafka_requests_per_cycle{")
             runs_seen = runs[0]
         time.sleep(args.interval / 4)
+    if not durations:
+        raise RuntimeError("no probe cycle completed with the target up")
     latencies = []
     for _ in range(args.scrapes):
         latency, body = _get(url)
@@ -139,9 +142,25 @@ def _measure(exporter: Exporter, args: argparse.Namespace) -> None:
         print(f"first cycle (asks every group about every topic): {first[0]:.3f} s")
     print(
         f"/metrics latency: median {statistics.median(latencies) * 1000:.1f} ms, "
-        f"p90 {statistics.quantiles(latencies, n=10)[-1] * 1000:.1f} ms over {args.scrapes}"
+        f"p99 {p99(latencies) * 1000:.1f} ms over {args.scrapes}"
     )
     print(f"exporter RSS: {rss / 1e6:.0f} MB")
+    report = Report(
+        "kafka",
+        f"one Tansu broker, {args.groups} groups, {args.topics * args.partitions} partitions, "
+        f"{args.groups * args.topics_per_group * args.partitions:,} group-partition pairs "
+        f"(granularity {args.granularity}); {len(durations)} cycles at {args.interval:g} s, "
+        f"{args.scrapes} scrapes",
+    )
+    report.add("series on /metrics", "series", series, ratio=False)
+    report.add("broker requests per cycle, median", "requests", median(requests), ratio=False)
+    report.add("cycle time median", "s", median(durations))
+    report.add("cycle time max", "s", max(durations))
+    if first:
+        report.add("first cycle (every group asked about every topic)", "s", first[0])
+    report.add_latencies("/metrics", latencies)
+    report.add("exporter RSS", "MB", rss / 1e6)
+    return report
 
 
 def main() -> None:
@@ -155,6 +174,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=8)
     parser.add_argument("--scrapes", type=int, default=50)
     parser.add_argument("--granularity", choices=("partition", "topic"), default="partition")
+    add_json_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -176,11 +196,12 @@ kafka:
 """
             )
             exporter = Exporter(root / "exporter", config).start()
-            _measure(exporter, args)
+            report = _measure(exporter, args)
         finally:
             if exporter is not None:
                 exporter.stop()
             broker.stop()
+    report.write(args.json)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ cycle, with our/their ratios. redis_exporter probes Redis on every scrape, so
 its probe cycle and its scrape are the same thing; ours probes on a schedule
 and a scrape only copies pre-rendered text, so both figures are shown.
 
-    python bench/bench_redis.py [--scrapes 100] [--rounds 3]
+    python bench/bench_redis.py [--scrapes 200] [--rounds 3] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import Report, add_json_argument, median, p99, peer_version
 from stack import Exporter, Redis, Service, free_port, wait_for_http
 
 
@@ -110,13 +110,21 @@ redis:
 """
 
 
-def probe_cycle_cpu(exporter: Exporter, interval: float, seconds: float) -> float:
-    """CPU per probe cycle of our exporter, measured with no scrapes running."""
+def probe_runs(exporter: Exporter) -> float:
+    """Our exporter's probe runs so far (``tradeops_probe_runs_total``)."""
+    body = scrape(exporter.address)[1]
+    prefix = b"tradeops_probe_runs_total{"
+    return sum(float(ln.rsplit(b" ", 1)[1]) for ln in body.splitlines() if ln.startswith(prefix))
+
+
+def probe_cycles(exporter: Exporter, seconds: float) -> tuple[float, float]:
+    """Our exporter's CPU seconds and probe cycles over ``seconds`` with no other
+    scrapes (the two that count the cycles are included: a fraction of a millisecond)."""
     assert exporter.proc is not None
     proc = psutil.Process(exporter.proc.pid)
-    before = cpu_seconds(proc)
+    runs, before = probe_runs(exporter), cpu_seconds(proc)
     time.sleep(seconds)
-    return (cpu_seconds(proc) - before) / (seconds / interval)
+    return cpu_seconds(proc) - before, probe_runs(exporter) - runs
 
 
 def main() -> None:
@@ -125,6 +133,8 @@ def main() -> None:
     p.add_argument("--scrapes", type=int, default=200, help="scrapes per exporter per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--interval", type=float, default=0.5, help="our probe interval")
+    p.add_argument("--window", type=float, default=10.0, help="seconds per round of probe cycles")
+    add_json_argument(p)
     args = p.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-redis-"))
@@ -148,9 +158,9 @@ def main() -> None:
                 latencies, per_scrape = measure_scrapes(svc, args.scrapes)
                 lat[name] += latencies
                 cpu[name].append(per_scrape)
-        cycle = statistics.median(
-            probe_cycle_cpu(ours, args.interval, 5.0) for _ in range(args.rounds)
-        )
+        # summed over the rounds: the kernel counts CPU time in 10 ms ticks
+        spent = [probe_cycles(ours, args.window) for _ in range(args.rounds)]
+        cycle = sum(c for c, _ in spent) / max(1.0, sum(n for _, n in spent))
         counts = {
             n: series_count(scrape(s.address)[1]) for n, s in (("ours", ours), ("theirs", theirs))
         }
@@ -159,35 +169,35 @@ def main() -> None:
             service.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    def ms(values: list[float], q: float) -> float:
-        return 1000 * statistics.quantiles(values, n=100)[int(q) - 1] if q < 100 else 0.0
-
-    med = {n: 1000 * statistics.median(v) for n, v in lat.items()}
-    p99 = {n: ms(v, 99) for n, v in lat.items()}
-    cpu_ms = {n: 1000 * statistics.median(v) for n, v in cpu.items()}
+    med = {n: 1000 * median(v) for n, v in lat.items()}
+    tail = {n: 1000 * p99(v) for n, v in lat.items()}
+    cpu_ms = {n: 1000 * median(v) for n, v in cpu.items()}
     print(
         f"redis benchmark: {args.rounds} rounds x {args.scrapes} sequential scrapes each, "
         f"interleaved; one redis-server with 10k keys"
     )
     print(f"{'':28}{'tradeops':>12}{'redis_exporter':>16}{'ratio':>9}")
     print(f"{'series':28}{counts['ours']:>12}{counts['theirs']:>16}")
-    print(
-        f"{'/metrics median (ms)':28}{med['ours']:>12.2f}{med['theirs']:>16.2f}"
-        f"{med['ours'] / med['theirs']:>9.2f}"
+    rows = (
+        ("/metrics median (ms)", med["ours"], med["theirs"]),
+        ("/metrics p99 (ms)", tail["ours"], tail["theirs"]),
+        ("CPU per scrape (ms)", cpu_ms["ours"], cpu_ms["theirs"]),
+        ("CPU per probe cycle (ms)", 1000 * cycle, cpu_ms["theirs"]),
     )
-    print(
-        f"{'/metrics p99 (ms)':28}{p99['ours']:>12.2f}{p99['theirs']:>16.2f}"
-        f"{p99['ours'] / p99['theirs']:>9.2f}"
-    )
-    print(
-        f"{'CPU per scrape (ms)':28}{cpu_ms['ours']:>12.3f}{cpu_ms['theirs']:>16.3f}"
-        f"{cpu_ms['ours'] / cpu_ms['theirs']:>9.2f}"
-    )
-    print(
-        f"{'CPU per probe cycle (ms)':28}{1000 * cycle:>12.3f}{cpu_ms['theirs']:>16.3f}"
-        f"{1000 * cycle / cpu_ms['theirs']:>9.2f}"
-    )
+    for name, ours_value, theirs_value in rows:
+        print(f"{name:28}{ours_value:>12.3f}{theirs_value:>16.3f}{ours_value / theirs_value:>9.2f}")
     print("(redis_exporter's probe cycle is its scrape; ratio < 1 means tradeops is cheaper)")
+    report = Report(
+        "redis",
+        f"one redis-server with 10k keys; {args.rounds} interleaved rounds of "
+        f"{args.scrapes} sequential scrapes per exporter; our interval {args.interval:g} s",
+        peer=f"redis_exporter {peer_version('prometheus-redis-exporter')}".strip(),
+    )
+    report.add("series", "series", counts["ours"], counts["theirs"], ratio=False)
+    report.add_latencies("/metrics", lat["ours"], lat["theirs"])
+    report.add("CPU per scrape", "ms", cpu_ms["ours"], cpu_ms["theirs"])
+    report.add("CPU per probe cycle (theirs: a scrape)", "ms", 1000 * cycle, cpu_ms["theirs"])
+    report.write(args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ few rows). Each exporter in turn, alone against it:
 
 CPU is user+system time of the exporter process, and of the PostgreSQL
 backends serving it. Prints medians, p99, ratios and series counts.
-Run: ``.venv/bin/python bench/bench_timescale.py [--tables 200] [--scrapes 300]``.
+Run: ``.venv/bin/python bench/bench_timescale.py [--tables 200] [--scrapes 300] [--json F]``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import http.client
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import Report, add_json_argument, median, p99, peer_version
 from stack import Exporter, Postgres, Service
 from stack.services import find_binary, wait_for_http
 
@@ -126,10 +126,6 @@ class Figures:
     cpu_per_cycle: float
     db_cpu_per_cycle: float
 
-    def p(self, q: float) -> float:
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
-
 
 def scrape_series(conn: http.client.HTTPConnection) -> tuple[float, int]:
     start = time.perf_counter()
@@ -211,6 +207,7 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=200)
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--window", type=float, default=15.0, help="seconds of probe cycles")
+    add_json_argument(parser)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tradeops-bench-ts-"))
     pg = Postgres(root).start()
@@ -226,10 +223,10 @@ def main() -> None:
     print(f"{'':22}" + "".join(f"{h:>{w}}" for h, w in header) + f"{'DB CPU ms/cycle':>17}")
     for f in (ours, peer):
         print(
-            f"{f.name:22}{statistics.median(f.latencies) * 1e3:10.2f}{f.p(0.99) * 1e3:9.2f}"
+            f"{f.name:22}{median(f.latencies) * 1e3:10.2f}{p99(f.latencies) * 1e3:9.2f}"
             f"{f.series:8d}{f.cpu_per_cycle * 1e3:14.2f}{f.db_cpu_per_cycle * 1e3:17.2f}"
         )
-    ratio = statistics.median(peer.latencies) / statistics.median(ours.latencies)
+    ratio = median(peer.latencies) / median(ours.latencies)
     print(f"/metrics median latency: postgres_exporter / ours = {ratio:.1f}x")
     if ours.cpu_per_cycle > 0:
         cpu = peer.cpu_per_cycle / ours.cpu_per_cycle
@@ -237,6 +234,24 @@ def main() -> None:
     if ours.db_cpu_per_cycle > 0:
         db = peer.db_cpu_per_cycle / ours.db_cpu_per_cycle
         print(f"DB CPU per cycle: postgres_exporter / ours = {db:.2f}x")
+    report(args, ours, peer).write(args.json)
+
+
+def report(args: argparse.Namespace, ours: Figures, peer: Figures) -> Report:
+    """The figures, ours beside postgres_exporter's."""
+    r = Report(
+        "timescale",
+        f"PostgreSQL with {args.tables} small tables, each watched for freshness; "
+        f"{args.scrapes} sequential scrapes per exporter; our interval 1 s",
+        peer=f"postgres_exporter {peer_version('prometheus-postgres-exporter')}".strip(),
+    )
+    r.add("series", "series", ours.series, peer.series, ratio=False)
+    r.add_latencies("/metrics", ours.latencies, peer.latencies)
+    r.add("exporter CPU per probe cycle (theirs: a scrape)", "ms",
+          1e3 * ours.cpu_per_cycle, 1e3 * peer.cpu_per_cycle)  # fmt: skip
+    r.add("PostgreSQL CPU per probe cycle", "ms",
+          1e3 * ours.db_cpu_per_cycle, 1e3 * peer.db_cpu_per_cycle)  # fmt: skip
+    return r
 
 
 if __name__ == "__main__":
