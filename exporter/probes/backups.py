@@ -4,13 +4,18 @@ drills, and one RPO estimate per backup set.
 
 One target is one backup set; its ``source`` is a directory of backups (JSON
 manifests or bare files), ``pgbackrest info`` (run or saved) or restore-drill
-records. Every subprocess and file operation is bounded by the run's deadline.
+records. Every subprocess and file operation is bounded by the run's deadline,
+and what one run reads (manifests, drill records, saved or live pgBackRest output,
+a command's stderr) by the target's ``response_budget`` (default 32 MiB); the
+checksum's reading is bounded by ``checksum.bytes_per_run`` instead. How a
+hostile path or command fails: ``backup_io``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
+from ..budget import ReadBudget
 from ..catalogue import backups as M
 from ..model import Duration, StrictModel, TargetBase
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
@@ -25,7 +31,9 @@ from .backup_io import (
     BlockingIO,
     Listing,
     PendingHash,
+    file_error,
     file_identity,
+    file_type,
     list_files,
     read_limited,
     run_command,
@@ -41,6 +49,8 @@ from .backup_sources import (
 )
 
 MiB = 1 << 20
+RESPONSE_BUDGET = 32 * MiB
+"""The kind's default ``response_budget``: twice the default ``max_output_bytes``."""
 _STANZA_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -184,6 +194,7 @@ class BackupState(ProbeState):
     """Parsed manifests and drill records by file identity, and checksum progress."""
 
     def __init__(self, target: BackupTarget) -> None:
+        self.budget = ReadBudget(target.response_budget or RESPONSE_BUDGET)
         self.io = BlockingIO()
         self.parsed: dict[Path, tuple[tuple[Any, ...], Backup | Drill | None]] = {}
         self.pending: PendingHash | None = None
@@ -198,17 +209,25 @@ class BackupState(ProbeState):
 # --- blocking helpers (run on the I/O worker) ---------------------------------
 
 
-def _read_new(entries: Listing, known: dict[Path, Any], limit: int) -> dict[Path, bytes | None]:
-    """The bytes of entries not parsed before (None when unreadable)."""
-    out: dict[Path, bytes | None] = {}
+def _read_new(
+    entries: Listing, known: dict[Path, Any], limit: int, budget: ReadBudget
+) -> dict[Path, bytes | ProbeError]:
+    """The bytes of entries not parsed before, or why one could not be read.
+
+    Going over the run's budget fails the whole read: it bounds them all."""
+    out: dict[Path, bytes | ProbeError] = {}
     for path, ident in entries:
         cached = known.get(path)
         if cached is not None and cached[0] == ident:
             continue
         try:
-            out[path] = read_limited(path, limit)
-        except (OSError, ProbeError):
-            out[path] = None
+            out[path] = read_limited(path, limit, budget)
+        except FileNotFoundError:
+            out[path] = ProbeError("other", f"{path.name} was removed while being read")
+        except ProbeError as exc:
+            if budget.exceeded:
+                raise
+            out[path] = exc
     return out
 
 
@@ -219,12 +238,14 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _read_with_mtime(path: Path, limit: int) -> tuple[bytes, float]:
+def _read_with_mtime(path: Path, limit: int, budget: ReadBudget) -> tuple[bytes, float]:
     try:
         mtime = path.stat().st_mtime
-        return read_limited(path, limit), mtime
+        return read_limited(path, limit, budget), mtime
     except FileNotFoundError:
         raise ProbeError("other", f"{path} does not exist") from None
+    except OSError as exc:
+        raise file_error(exc, path.name) from None
 
 
 def _newest_wal_mtime(segment_dir: Path, segment: str) -> float | None:
@@ -246,7 +267,7 @@ async def _parse_files(
 
     With ``strict`` an unreadable or malformed file fails the run instead.
     """
-    raw = await state.io.call(_read_new, entries, state.parsed, limit)
+    raw = await state.io.call(_read_new, entries, state.parsed, limit, state.budget)
     keep = {p for p, _ in entries}
     for path in [p for p in state.parsed if p not in keep]:
         del state.parsed[path]
@@ -254,10 +275,10 @@ async def _parse_files(
         if path not in raw:
             continue
         data = raw[path]
-        if data is None and strict:
-            raise ProbeError("other", f"cannot read {path.name}")
+        if isinstance(data, ProbeError) and strict:
+            raise data
         try:
-            rec = None if data is None else parse(data, path)
+            rec = None if isinstance(data, ProbeError) else parse(data, path)
         except ProbeError:
             if strict:
                 raise
@@ -360,6 +381,8 @@ async def _verify(
     path = Path(backup.file)
     algo, expected = backup.checksum
     st = await state.io.call(_stat, path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        st = None  # a FIFO or a directory in its place: the backup is not there
     ident: tuple[Any, ...] = ("missing",) if st is None else file_identity(st)
     done = state.verified
     if (
@@ -381,7 +404,7 @@ async def _verify(
         state.pending = pending
     try:
         await state.io.call(pending.advance, target.checksum.bytes_per_run)
-    except OSError:
+    except (OSError, ProbeError):
         state.pending = None  # replaced or truncated meanwhile: start over next run
         if done is not None:
             _checksum_series(r, name, done, None)
@@ -410,12 +433,14 @@ async def _pgbackrest(
 ) -> None:
     state, name, now = ctx.state, target.name, ctx.now()
     if src.output_file is not None:
-        raw, modified = await state.io.call(_read_with_mtime, src.output_file, src.max_output_bytes)
+        raw, modified = await state.io.call(
+            _read_with_mtime, src.output_file, src.max_output_bytes, state.budget
+        )
         r.add(M.OUTPUT_MODIFIED, modified, name)
     else:
         remaining = ctx.deadline - asyncio.get_running_loop().time()
         timeout = min(src.command_timeout or remaining, remaining)
-        raw = await run_command(src.argv, timeout, src.max_output_bytes)
+        raw = await run_command(src.argv, timeout, src.max_output_bytes, state.budget)
     info = parse_pgbackrest(raw, src.stanza)
     r.add(M.STANZA_STATUS, info.status_code, name)
     r.add(M.STANZA_OK, info.status_code == 0, name)
@@ -448,9 +473,17 @@ async def _wal_series(
 
 
 def _drill_entries(src: RestoreDrillSource) -> Listing:
-    st = src.path.stat()
-    if src.path.is_file():
+    try:
+        st = src.path.stat()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise file_error(exc, str(src.path)) from None
+    if stat.S_ISREG(st.st_mode):
         return [(src.path, file_identity(st))]
+    if not stat.S_ISDIR(st.st_mode):
+        what = f"{src.path} is {file_type(st.st_mode)}"
+        raise ProbeError("config", f"{what}, not a record file or a directory of them")
     return list_files(src.path, src.glob, src.max_records)
 
 
@@ -509,4 +542,5 @@ KIND: ProbeKind[BackupTarget, BackupState] = ProbeKind(
     new_state=BackupState,
     address_field="name",
     example_address="backup-set",
+    response_budget=RESPONSE_BUDGET,
 )

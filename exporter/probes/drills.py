@@ -6,7 +6,9 @@ file), and the series say when the newest drill ran, whether it passed, when
 one last passed and the longest acceptable gap between two that pass, so the
 bundle can alert when a drill that should have run did not. File reads run on
 a worker thread under the run's deadline; records already parsed are cached
-by file identity.
+by file identity. What one run reads is bounded by the target's
+``response_budget`` (default 4 MiB: a thousand records of a few KiB); a path
+that names the wrong thing fails as ``backup_io`` says.
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from typing import Any
 
 from pydantic import Field
 
+from ..budget import ReadBudget
 from ..catalogue import drills as M
 from ..model import Duration, TargetBase
 from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
-from .backup_io import BlockingIO, file_identity, list_files, read_limited
+from .backup_io import (
+    BlockingIO,
+    file_error,
+    file_identity,
+    file_type,
+    list_files,
+    read_limited,
+)
 from .backup_sources import load_json, timestamp
 
 MiB = 1 << 20
+RESPONSE_BUDGET = 4 * MiB
+"""The kind's default ``response_budget``."""
 RESULTS = {"ok": True, "failed": False}
 
 
@@ -71,6 +83,7 @@ class DrillsState(ProbeState):
     """Parsed records by path and file identity; the best success seen."""
 
     def __init__(self, target: DrillsTarget) -> None:
+        self.budget = ReadBudget(target.response_budget or RESPONSE_BUDGET)
         self.io = BlockingIO()
         self.parsed: dict[Path, tuple[Identity, DrillRecord]] = {}
         self.best_success: float | None = None
@@ -85,15 +98,18 @@ def _entries(target: DrillsTarget) -> list[tuple[Path, Identity]]:
         st = target.path.stat()
     except FileNotFoundError:
         raise ProbeError("other", f"drill path {target.path} does not exist") from None
+    except OSError as exc:
+        raise file_error(exc, f"drill path {target.path}") from None
     if stat.S_ISREG(st.st_mode):
         return [(target.path, file_identity(st))]
     if not stat.S_ISDIR(st.st_mode):
-        raise ProbeError("other", f"{target.path} is neither a file nor a directory")
+        what = f"{target.path} is {file_type(st.st_mode)}"
+        raise ProbeError("config", f"{what}, neither a record file nor a directory")
     return list_files(target.path, target.glob, target.max_records)
 
 
 def _read_new(
-    entries: list[tuple[Path, Identity]], known: dict[Path, Any], limit: int
+    entries: list[tuple[Path, Identity]], known: dict[Path, Any], limit: int, budget: ReadBudget
 ) -> dict[Path, bytes]:
     """The bytes of the files not parsed before (blocking: runs on the worker)."""
     out: dict[Path, bytes] = {}
@@ -101,9 +117,9 @@ def _read_new(
         cached = known.get(path)
         if cached is None or cached[0] != ident:
             try:
-                out[path] = read_limited(path, limit)
-            except OSError as exc:
-                raise ProbeError("other", f"cannot read {path.name}: {exc.strerror}") from None
+                out[path] = read_limited(path, limit, budget)
+            except FileNotFoundError:
+                raise ProbeError("other", f"{path.name} was removed while being read") from None
     return out
 
 
@@ -113,7 +129,9 @@ async def probe(target: DrillsTarget, ctx: ProbeContext[DrillsState]) -> ProbeRe
     name, state = target.name, ctx.state
     r.add(M.MAX_INTERVAL, target.max_interval, name)
     entries = await state.io.call(_entries, target)
-    raw = await state.io.call(_read_new, entries, state.parsed, target.max_record_bytes)
+    raw = await state.io.call(
+        _read_new, entries, state.parsed, target.max_record_bytes, state.budget
+    )
     keep = {p for p, _ in entries}
     for path in [p for p in state.parsed if p not in keep]:
         del state.parsed[path]
@@ -142,4 +160,5 @@ KIND: ProbeKind[DrillsTarget, DrillsState] = ProbeKind(
     new_state=DrillsState,
     address_field="name",
     example_address="paging-drill",
+    response_budget=RESPONSE_BUDGET,
 )

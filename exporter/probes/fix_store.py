@@ -7,8 +7,12 @@ prefix ``BeginString-SenderCompID-TargetCompID[-Qualifier]`` follows (or give
 tag 49 equals it are outbound, the rest inbound.
 
 Logs are tailed: each cycle reads only the bytes appended since the last one
-(capped by ``max_read_bytes``), so the cost follows the traffic, not the size
-of the files.
+(capped by ``max_read_bytes`` per log and by the target's ``response_budget`` for
+both, default 64 MiB), so the cost follows the traffic, not the size of the
+files; what is left waits for the next cycle. The reads run on the target's own
+worker thread; a path that is not a regular file (a FIFO, a directory) fails the
+run as ``config`` without being opened, and a ``.seqnums`` or ``.session`` of
+more than 4 KiB (a real one holds a line) fails it as ``protocol`` unread.
 
 Order acknowledgement latency pairs each order entry (35=D/G/F) with the first
 answer carrying its ClOrdID (11) in the other direction, by the log lines'
@@ -18,14 +22,14 @@ timestamps. The orders waiting for an answer are held in memory only, at most
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import threading
+import os
 from collections import Counter, OrderedDict, deque
 from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from ..budget import ReadBudget
 from ..catalogue import fix as M
 from ..model import Duration, TargetBase
 from ..probe import (
@@ -36,9 +40,14 @@ from ..probe import (
     ProbeResult,
     ProbeState,
 )
+from .backup_io import BlockingIO, charge, check_regular, file_error, room
 from .fix_common import BeginString, CompID, Schedule, in_schedule, msg_type_label
 from .fix_files import Clock, Tail, read_creation_time, read_seqnums
 
+RESPONSE_BUDGET = 64 << 20
+"""The kind's default ``response_budget``: both logs at the default ``max_read_bytes``."""
+MAX_STORE_FILE_BYTES = 4096
+"""``.seqnums`` holds 43 bytes, ``.session`` 17: anything this large is not one."""
 _JITTER_SAMPLES = 32
 _PENDING_TEST_REQUESTS = 64
 _SOH = b"\x01"
@@ -288,7 +297,8 @@ class FixStoreState(ProbeState):
 
     def __init__(self, target: FixStoreTarget) -> None:
         log_dir = target.log_path or target.store_path
-        self.lock = threading.Lock()
+        self.budget = ReadBudget(target.response_budget or RESPONSE_BUDGET)
+        self.io = BlockingIO("an earlier read of the session's files has not returned")
         buckets = M.ORDER_ACK_LATENCY.buckets
         orders = OrderAcks(target.ack_timeout, target.max_pending_orders, buckets)
         self.tracker = SessionTracker(target.sender_comp_id, orders)
@@ -313,24 +323,53 @@ class FixStoreState(ProbeState):
         self.creation, self.seqnums = creation, seqnums
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._close)  # waits for a read still running in its thread
+        self.io.after(self._close)  # a read still stuck in its thread closes them on return
 
     def _close(self) -> None:
-        with self.lock:
-            self.messages.close()
-            self.events.close()
+        self.messages.close()
+        self.events.close()
 
 
-def _read_store(target: FixStoreTarget, state: FixStoreState) -> None:
+def _store_file(path: Path, budget: ReadBudget) -> Path:
+    """``path`` once it is known to be a small regular file (charged to the budget)."""
+    st = os.stat(path)
+    check_regular(st, path.name)
+    if st.st_size > MAX_STORE_FILE_BYTES:
+        size = f"{st.st_size} bytes"
+        raise ProbeError("protocol", f"{path.name} is {size}: not a QuickFIX store file")
+    charge(budget, st.st_size, path.name)
+    return path
+
+
+def _read_store(target: FixStoreTarget, state: FixStoreState, budget: ReadBudget) -> None:
     base = target.store_path / target.prefix
     try:
-        seqnums = read_seqnums(base.with_name(base.name + ".seqnums"))
-        creation = read_creation_time(base.with_name(base.name + ".session"))
+        seqnums = read_seqnums(_store_file(base.with_name(base.name + ".seqnums"), budget))
+        creation = read_creation_time(_store_file(base.with_name(base.name + ".session"), budget))
     except FileNotFoundError:
         raise ProbeError("config", f"no QuickFIX store for {target.prefix} in store_path") from None
     except ValueError as exc:
         raise ProbeError("protocol", f"unreadable .seqnums: {exc}") from None
+    except OSError as exc:
+        raise file_error(exc, Path(exc.filename or base).name) from None
     state.check_store(creation, seqnums)
+
+
+def _read_log(tail: Tail, max_bytes: int, budget: ReadBudget) -> list[bytes]:
+    """The log's new lines, at most ``max_bytes`` or what is left of the budget."""
+    try:
+        check_regular(os.stat(tail.path), tail.path.name)  # never open a FIFO: it blocks
+    except FileNotFoundError:
+        pass  # no log yet, or rotated away: the tail knows what to do
+    except OSError as exc:
+        raise file_error(exc, tail.path.name) from None
+    before = tail.bytes_read
+    try:
+        lines = tail.read_lines(room(budget, max_bytes))
+    except OSError as exc:
+        raise file_error(exc, tail.path.name) from None
+    charge(budget, tail.bytes_read - before, tail.path.name)
+    return lines
 
 
 def _overdue(target: FixStoreTarget, t: SessionTracker, now: float) -> bool | None:
@@ -390,17 +429,16 @@ def _series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRe
     return r
 
 
-def collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
+def collect(
+    target: FixStoreTarget, state: FixStoreState, now: float, budget: ReadBudget | None = None
+) -> ProbeResult:
     """One cycle, blocking: read the store, the new log lines, and build the series.
 
-    A read still hanging from an earlier run (a stuck filesystem) fails this run
-    at once instead of queueing another worker thread behind it."""
-    if not state.lock.acquire(blocking=False):
-        raise ProbeError("timeout", "an earlier read of the session's files has not returned")
-    try:
-        return _collect(target, state, now)
-    finally:
-        state.lock.release()
+    ``budget`` bounds the bytes read (a fresh one of the kind's default when None).
+    The probe runs it on the state's worker, so a read still hanging from an
+    earlier run (a stuck filesystem) fails the next run at once instead of
+    queueing another thread behind it."""
+    return _collect(target, state, now, budget or ReadBudget(RESPONSE_BUDGET))
 
 
 def _expiry_clock(state: FixStoreState, now: float) -> float:
@@ -412,20 +450,25 @@ def _expiry_clock(state: FixStoreState, now: float) -> float:
     return max(t.last_in or 0.0, t.last_out or 0.0)
 
 
-def _collect(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeResult:
-    _read_store(target, state)
+def _collect(
+    target: FixStoreTarget, state: FixStoreState, now: float, budget: ReadBudget
+) -> ProbeResult:
+    _read_store(target, state, budget)
     tracker = state.tracker
-    for line in state.messages.read_lines(target.max_read_bytes):
+    # the event log first: it is small, and a messages backlog must not starve it
+    events = _read_log(state.events, target.max_read_bytes, budget)
+    for line in _read_log(state.messages, target.max_read_bytes, budget):
         tracker.message(line)
     tracker.orders.expire(_expiry_clock(state, now))
-    for line in state.events.read_lines(target.max_read_bytes):
+    for line in events:
         tracker.event(line)
     return _series(target, state, now)
 
 
 async def probe(target: FixStoreTarget, ctx: ProbeContext[FixStoreState]) -> ProbeResult:
-    """Read one session's store and logs (in a worker thread: it is file I/O)."""
-    return await asyncio.to_thread(collect, target, ctx.state, ctx.now())
+    """Read one session's store and logs (on the target's own worker: it is file I/O)."""
+    state = ctx.state
+    return await state.io.call(collect, target, state, ctx.now(), state.budget)
 
 
 KIND: ProbeKind[FixStoreTarget, FixStoreState] = ProbeKind(
@@ -435,4 +478,5 @@ KIND: ProbeKind[FixStoreTarget, FixStoreState] = ProbeKind(
     new_state=FixStoreState,
     address_field="store_path",
     example_address="/var/lib/quickfix/store",
+    response_budget=RESPONSE_BUDGET,
 )

@@ -17,6 +17,7 @@ import pytest
 from exporter.config import ConfigError, parse
 from exporter.probe import ProbeContext, ProbeResult
 from exporter.probes.backups import KIND, BackupState, BackupTarget
+from exporter.scheduler import run_probe
 from stack import Postgres
 from stack.backups import PgBackRest, dump_backup, write_drill_record, write_manifest
 
@@ -367,43 +368,61 @@ async def test_malformed_pgbackrest_output_is_a_protocol_error(
     assert value(m, "tradeops_backup_pgbackrest_stanza_status_code", target="set") == 2
 
 
-async def test_hung_file_read_times_out_without_piling_up_threads(
+async def test_a_fifo_in_place_of_the_output_fails_at_once_without_a_thread(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
-    """A FIFO with no writer blocks open() in the kernel, as a hung network mount does."""
+    """A FIFO with no writer would block open() for good: it is refused unopened."""
     saved = tmp_path / "info.json"
     os.mkfifo(saved)
-    handle = tmp_path / "fifo-handle"
-    os.link(saved, handle)
     before = _io_threads()
     run: Running = await exporter_factory(
         _yaml(f"{{type: pgbackrest, stanza: main, output_file: {saved}}}", timeout="300ms")
     )
 
-    async def timed_out() -> bool:
-        return _errors(await run.scrape(), "timeout") >= 3
+    async def refused() -> bool:
+        return _errors(await run.scrape(), "config") >= 3
 
-    await eventually(timed_out, timeout=20)
-    assert _io_threads() == before + 1  # one stuck read, not one per run
-    start = time.monotonic()
+    await eventually(refused, timeout=20)
     m = await run.scrape()
-    assert time.monotonic() - start < 1.0
+    assert _errors(m, "timeout") == 0
     assert value(m, "tradeops_up", kind="backups", target="set") == 0
+    assert _io_threads() == before  # nothing stuck in open()
     regular = tmp_path / "regular.json"
     regular.write_text(json.dumps([{"name": "main", "status": {"code": 0, "message": "ok"}}]))
     regular.replace(saved)
-    fd = os.open(handle, os.O_WRONLY | os.O_NONBLOCK)  # releases the stuck open()
-    os.close(fd)
 
     async def recovered() -> bool:
         return value(await run.scrape(), "tradeops_up", kind="backups", target="set") == 1
 
     await eventually(recovered, timeout=20)
 
-    async def threads_back() -> bool:  # a run's worker ends just after handing its result
+
+async def test_a_hung_file_operation_fails_later_runs_at_once(tmp_path: Path) -> None:
+    """A read stuck in the kernel (a hung network mount) cannot be cancelled. No real
+    file here hangs once FIFOs are refused, so a call blocked on an event stands in
+    for it: later runs fail as ``timeout`` at once, with no second thread."""
+    saved = tmp_path / "info.json"
+    saved.write_text(json.dumps([{"name": "main", "status": {"code": 0, "message": "ok"}}]))
+    target = _target({"type": "pgbackrest", "stanza": "main", "output_file": str(saved)})
+    state = BackupState(target)
+    release = threading.Event()
+    before = _io_threads()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(state.io.call(release.wait, 30), 0.2)  # the deadline
+    try:
+        outs = [await run_probe(KIND, target, state, 0.3) for _ in range(3)]
+        assert {o.reason for o in outs} == {"timeout"}, [o.error for o in outs]
+        assert max(o.duration for o in outs) < 0.1
+        assert "still blocked" in str(outs[0].error)
+        assert _io_threads() == before + 1  # one stuck call, not one per run
+    finally:
+        release.set()
+
+    async def threads_back() -> bool:
         return _io_threads() == before
 
     await eventually(threads_back, timeout=5)
+    assert (await run_probe(KIND, target, state, 0.3)).ok
 
 
 def _io_threads() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -538,23 +539,21 @@ fix_store:
 
 
 async def test_a_hung_read_fails_later_runs_at_once_until_it_returns(tmp_path: Path) -> None:
-    """A FIFO with no writer stands in for a stuck filesystem: opening it blocks."""
+    """A read stuck in the kernel (a hung mount) cannot be cancelled. FIFOs are refused
+    unopened (test_fix_store_faults.py), so a worker call blocked on an event stands in."""
     _store(tmp_path)
-    fifo = tmp_path / f"{PREFIX}.messages.current.log"
-    os.mkfifo(fifo)
     target = _target(tmp_path)
     state = FixStoreState(target)
+    release = threading.Event()
+    with pytest.raises(TimeoutError):  # the run's deadline, while the read hangs
+        await asyncio.wait_for(state.io.call(release.wait, 30), 0.3)
     try:
-        first = await run_probe(KIND, target, state, 0.3)
         second = await run_probe(KIND, target, state, 0.3)
     finally:
-        writer = os.open(fifo, os.O_WRONLY)  # the stuck open returns (also if a run failed)
-    assert first.reason == "timeout"  # the deadline, while the read hangs in its thread
+        release.set()
     assert second.reason == "timeout" and second.duration < 0.1
     assert "has not returned" in str(second.error)
     try:
-        os.write(writer, _order_lines(time.time(), 1).encode())
-        os.close(writer)
         for _ in range(50):
             outcome = await run_probe(KIND, target, state, 0.3)
             if outcome.ok:
