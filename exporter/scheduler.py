@@ -78,7 +78,8 @@ async def run_probe(
             raise ProbeError("other", f"probe returned {type(result).__name__}")
         return RunOutcome(result.samples, None, None, loop.time() - start)
     except Exception as exc:  # every probe failure is reported, never raised
-        if budget.exceeded:  # whatever the client library made of the aborted connection
+        own = isinstance(exc, ProbeError) and exc.reason == "protocol"  # says why itself
+        if budget.exceeded and not own:  # whatever the client made of the aborted connection
             kept = exc.partial if isinstance(exc, ProbeError) else None
             exc = ProbeError("protocol", budget.message(), kept)
         partial = exc.partial.samples if isinstance(exc, ProbeError) and exc.partial else []
