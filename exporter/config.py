@@ -31,6 +31,7 @@ from .calendars import CalendarConfig
 from .model import ALWAYS, Duration, Interval, Name, Regex, StrictModel, TargetBase
 from .probe import ProbeKind
 from .probes import KINDS
+from .redact import bounded
 
 
 class ConfigError(Exception):
@@ -42,9 +43,12 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        """One ``FILE: field: problem`` line per problem."""
+        """One ``FILE: field: problem`` line per problem; whatever a validator put in
+        the text (a path with a newline in it), it stays one bounded line."""
         return [
-            f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}"
+            f"{self.path}: {bounded(loc)}: {bounded(msg)}"
+            if loc
+            else f"{self.path}: {bounded(msg)}"
             for loc, msg in self.problems
         ]
 
@@ -242,14 +246,25 @@ class _ValueProblem(yaml.constructor.ConstructorError):
 
 
 class _ValueChecks:
-    """Turns the ValueError of a scalar constructor into a YAML error at its node."""
+    """Turns the error of a scalar constructor into a YAML error at its node.
+
+    Explicit tags reach constructors with text they do not expect (``!!int ""``
+    raises IndexError, ``!!timestamp x`` AttributeError, ``!!bool x`` KeyError).
+    The error's text is kept only when it does not quote the value."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)  # type: ignore[misc]
-        except (ValueError, OverflowError) as exc:
-            problem = f"cannot read this value: {exc}"
-            raise _ValueProblem(None, None, problem, node.start_mark) from None
+        except (ValueError, OverflowError, IndexError, AttributeError, KeyError) as exc:
+            raise _ValueProblem(None, None, _value_problem(node, exc), node.start_mark) from None
+
+
+def _value_problem(node: yaml.Node, exc: Exception) -> str:
+    detail = str(exc)
+    if isinstance(exc, ValueError | OverflowError) and not any(q in detail for q in "'\""):
+        return f"cannot read this value: {detail}"
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return f"cannot read this value as {tag if tag.isprintable() else 'its tag'}"
 
 
 def _loader(base: type[Any]) -> type[Any]:

@@ -314,7 +314,10 @@ def _timestamp(value: Any) -> float:
             raise FieldError("expected an ISO-8601 timestamp or Unix time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
+        if seconds <= 0:  # as for a number: 1970 or before is no event time
+            raise FieldError("expected a timestamp after 1970")
+        return seconds
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError(f"expected an ISO-8601 timestamp or Unix time, got {_jtype(value)}")
     number = _float(value)

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 _MAX_LINE_BYTES = 1 << 20
 _TORN_READ_RETRIES = 5
+_SEQNUM_DIGITS = 20
 
 
 class Tail:
@@ -106,14 +107,17 @@ class Tail:
         parts = (self.partial + data).split(b"\n")
         self.partial = b"" if final else parts.pop()
         if len(self.partial) > _MAX_LINE_BYTES:
-            self.partial = b""
-        return [p[:-1] if p.endswith(b"\r") else p for p in parts if p]
+            # drop the line whole: the rest of it, up to its newline, is not a line
+            self.partial, self.skip_first_line = b"", True
+        lines = (p[:-1] if p.endswith(b"\r") else p for p in parts)
+        return [line for line in lines if line]
 
     def close(self) -> None:
         """Close the file (the next read opens the path again from its start)."""
         if self.file is not None:
             self.file.close()
         self.file, self.ident, self.rotated, self.partial = None, None, False, b""
+        self.skip_first_line = False
 
 
 class Clock:
@@ -130,9 +134,9 @@ class Clock:
             if base is None:
                 return None
             self._prefix, self._base = head, base
-        frac = text[18:]
-        if frac and frac.isdigit():
-            return self._base + int(frac) / float(10 ** len(frac))
+        frac = text[18:27]  # nanoseconds at most: a float keeps no more
+        if text[17:18] == b"." and frac.isdigit():
+            return self._base + int(frac) / 10.0 ** len(frac)
         return float(self._base)
 
 
@@ -144,28 +148,34 @@ def parse_utc_seconds(text: bytes) -> int | None:
     if not all(d.isdigit() for d in digits):
         return None
     y, mo, d, h, mi, s = (int(x) for x in digits)
-    try:
-        return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    except (ValueError, OverflowError):
+    if not (y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]):
+        return None  # timegm would roll day 99 over into a later month
+    if h > 23 or mi > 59 or s > 60:  # 60: a leap second
         return None
+    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
 
 
 def read_seqnums(path: Path) -> tuple[int, int]:
     """``(next sender, next target)`` from a ``.seqnums`` file.
 
-    Both layouts parse: ``%020d : %020d`` (QuickFIX 1.16+) and ``%010d : %010d``.
-    A torn read (the engine rewrites the file in place) is retried.
+    Both layouts parse: ``%020d : %020d`` (QuickFIX 1.16+) and ``%010d : %010d``;
+    more than 20 digits is not a seqnum. A torn read (the engine rewrites the file
+    in place) is retried.
     """
     problem = "empty"
     for attempt in range(_TORN_READ_RETRIES):
         text = path.read_bytes()
         sender, sep, target = text.partition(b":")
         sender, target = sender.strip(), target.strip()
-        if sep and sender.isdigit() and target.isdigit():
+        if sep and _seqnum(sender) and _seqnum(target):
             return int(sender), int(target)
         problem = "malformed"
         time.sleep(0.002 * (attempt + 1))
     raise ValueError(f"{path.name}: {problem} after {_TORN_READ_RETRIES} reads")
+
+
+def _seqnum(text: bytes) -> bool:
+    return 0 < len(text) <= _SEQNUM_DIGITS and text.isdigit()
 
 
 def read_creation_time(path: Path) -> int | None:
