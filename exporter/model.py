@@ -6,6 +6,7 @@ import math
 import os
 import re
 import ssl
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -201,13 +202,28 @@ def _secret_from_env_ref(value: Any) -> Secret:
     return Secret(env)
 
 
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def _read_secret_file(path: Path) -> str:
+    """A secret file's text: a regular file (a FIFO would hang the load) of at most 64 KiB."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"secret file {path} is not a regular file")
+        data = f.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"secret file {path} is larger than 64 KiB")
+    return data.decode("utf-8")
+
+
 def _secret_from_file(value: Any) -> Secret:
     if isinstance(value, Secret):
         return value
     if not isinstance(value, str | Path):
         raise ValueError("expected a file path")
     try:
-        text = Path(value).read_text(encoding="utf-8")
+        text = _read_secret_file(Path(value))
     except OSError as exc:
         raise ValueError(f"cannot read secret file {value}: {exc.strerror}") from None
     except UnicodeDecodeError:  # its message would quote a byte of the secret

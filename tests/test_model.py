@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,25 @@ def test_short_secrets_are_masked_only_as_whole_text() -> None:
     Secret("ab")
     assert REDACTOR("ab") == "***"
     assert REDACTOR("tab stop") == "tab stop"
+
+
+def test_secret_file_that_is_a_fifo_or_a_device_is_refused_unread(tmp_path: Path) -> None:
+    """A FIFO with no writer would hang the load; /dev/zero would fill the memory."""
+    fifo = tmp_path / "pw"
+    os.mkfifo(fifo)
+    for path, problem in [
+        (fifo, f"secret file {fifo} is not a regular file"),
+        (Path("/dev/zero"), "secret file /dev/zero is not a regular file"),
+    ]:
+        with pytest.raises(ValidationError) as err:
+            PasswordMixin(password_file=path)
+        assert [e["msg"] for e in err.value.errors(include_input=False)] == [
+            f"Value error, {problem}"
+        ]
+
+
+def test_secret_file_over_64_kib_is_refused(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(ValidationError, match=f"secret file {pw} is larger than 64 KiB"):
+        PasswordMixin(password_file=pw)
