@@ -13,6 +13,8 @@ from typing import BinaryIO
 
 _MAX_LINE_BYTES = 1 << 20
 _TORN_READ_RETRIES = 5
+_STORE_FILE_BYTES = 4096
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block open()
 _SEQNUM_DIGITS = 20
 
 
@@ -75,7 +77,7 @@ class Tail:
 
     def _open(self) -> None:
         try:
-            f = self.path.open("rb")
+            f = open(os.open(self.path, _OPEN_FLAGS), "rb")  # noqa: SIM115 (kept open)
         except FileNotFoundError:
             return
         st = os.fstat(f.fileno())
@@ -164,7 +166,7 @@ def read_seqnums(path: Path) -> tuple[int, int]:
     """
     problem = "empty"
     for attempt in range(_TORN_READ_RETRIES):
-        text = path.read_bytes()
+        text = _read_small(path)
         sender, sep, target = text.partition(b":")
         sender, target = sender.strip(), target.strip()
         if sep and _seqnum(sender) and _seqnum(target):
@@ -181,8 +183,14 @@ def _seqnum(text: bytes) -> bool:
 def read_creation_time(path: Path) -> int | None:
     """The store's creation time (``.session`` file) in Unix seconds."""
     for _ in range(_TORN_READ_RETRIES):
-        value = parse_utc_seconds(path.read_bytes().strip()[:17])
+        value = parse_utc_seconds(_read_small(path).strip()[:17])
         if value is not None:
             return value
         time.sleep(0.002)
     return None
+
+
+def _read_small(path: Path) -> bytes:
+    """A store file's bytes, at most a few KiB, never blocking on a FIFO."""
+    with open(os.open(path, _OPEN_FLAGS), "rb") as f:
+        return f.read(_STORE_FILE_BYTES + 1)
