@@ -180,7 +180,9 @@ class EventBusState(ProbeState):
         if self.transport is not None and not self.transport_started:
             await self.drop_transport()
         if self.transport is None:
-            self.transport = make_transport(target.canary, target.name, target.timeout_s)
+            self.transport = make_transport(
+                target.canary, target.name, target.timeout_s, self.budget
+            )
             await self.transport.start()
             self.transport_started = True
         return self.transport

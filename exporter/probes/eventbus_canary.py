@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -25,11 +25,19 @@ from pydantic import Field, field_validator, model_validator
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from ..budget import ReadBudget
 from ..model import Duration, HostPort, HostTLSConfig, PasswordMixin, StrictModel, parse_host_port
-from ..probe import Histogram
-from .redis import tls_kwargs
+from ..probe import Histogram, ProbeError, classify_error
+from . import kafka as kafka_probe
+from .kafka_conn import BoundedClient, describe
+from .redis import bounded_client, tls_kwargs
 
 CANARY_TYPE = "tradeops.eventbus.canary"
+UNMETERED = ReadBudget(1 << 62)
+"""For a transport made without a budget: counts, never runs out."""
+FETCH_MAX_BYTES = 64 << 10
+"""The most one fetch of the canary partition returns: hundreds of canaries, and
+well within the frame limit of the event-bus kind's default budget."""
 
 
 class KafkaCanary(PasswordMixin):
@@ -201,10 +209,17 @@ class Transport(Protocol):
 
 
 class KafkaTransport:
-    """Producer and manually assigned consumer on partition 0 of the canary topic."""
+    """Producer and manually assigned consumer on partition 0 of the canary topic.
 
-    def __init__(self, cfg: KafkaCanary, timeout: float) -> None:
+    Every connection its clients open is one of the Kafka probe's bounded
+    connections, charging ``budget`` (the probe state's; without one, nothing caps
+    the bytes, but frames are still checked), and its failures are reported with
+    the Kafka probe's reasons (``kafka.classify``).
+    """
+
+    def __init__(self, cfg: KafkaCanary, timeout: float, budget: ReadBudget | None = None) -> None:
         self.cfg = cfg
+        self.budget = budget
         self.tp = TopicPartition(cfg.topic, 0)
         ms = max(1000, int(timeout * 1000))
         common: dict[str, Any] = {
@@ -232,45 +247,60 @@ class KafkaTransport:
             enable_auto_commit=False,
             auto_offset_reset="latest",
             fetch_max_wait_ms=10,
+            fetch_max_bytes=FETCH_MAX_BYTES,
+            max_partition_fetch_bytes=FETCH_MAX_BYTES,
         )
+        self._bound(self.producer.client)
+        self._bound(self.consumer._client)
+
+    def _bound(self, client: Any) -> None:
+        """Make an aiokafka client open bounded connections (before it connects)."""
+        BoundedClient.adopt(client, self.budget or UNMETERED)
 
     async def start(self) -> None:
-        if self.cfg.create_topic:
-            await self._ensure_topic()
-        await self.producer.start()
-        await self.consumer.start()
-        self.consumer.assign([self.tp])
-        await self.consumer.seek_to_end(self.tp)
-        await self.consumer.position(self.tp)
+        with _kafka_errors():
+            if self.cfg.create_topic:
+                await self._ensure_topic()
+            await self.producer.start()
+            await self.consumer.start()
+            self.consumer.assign([self.tp])
+            await self.consumer.seek_to_end(self.tp)
+            await self.consumer.position(self.tp)
 
     def idle(self) -> None:
         self.consumer.pause(self.tp)
 
     async def _ensure_topic(self) -> None:
+        """Create the topic unless the cluster has it (asking about this topic only:
+        a large cluster's list of every topic may not fit the frame limit)."""
         admin = AIOKafkaAdminClient(**self.common)
+        self._bound(admin._client)
         await admin.start()
         try:
-            if self.cfg.topic not in await admin.list_topics():
+            known = await admin.describe_topics([self.cfg.topic])
+            if not any(t["topic"] == self.cfg.topic and not t["error_code"] for t in known):
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics([NewTopic(self.cfg.topic, 1, 1)])
         finally:
             await admin.close()
 
     async def publish(self, payload: bytes) -> None:
-        await self.producer.send_and_wait(
-            self.cfg.topic,
-            payload,
-            key=b"tradeops-canary",
-            partition=0,
-            headers=[("tradeops-canary", b"1")],
-        )
+        with _kafka_errors():
+            await self.producer.send_and_wait(
+                self.cfg.topic,
+                payload,
+                key=b"tradeops-canary",
+                partition=0,
+                headers=[("tradeops-canary", b"1")],
+            )
 
     async def poll(self, timeout: float) -> Sequence[bytes]:
         if self.consumer.paused():
             self.consumer.resume(self.tp)
-        batches = await self.consumer.getmany(
-            self.tp, timeout_ms=max(1, int(timeout * 1000)), max_records=500
-        )
+        with _kafka_errors():
+            batches = await self.consumer.getmany(
+                self.tp, timeout_ms=max(1, int(timeout * 1000)), max_records=500
+            )
         return [rec.value for recs in batches.values() for rec in recs if rec.value]
 
     async def aclose(self) -> None:
@@ -280,27 +310,46 @@ class KafkaTransport:
             await self.producer.stop()
 
 
-class RedisTransport:
-    """XADD with exact MAXLEN trimming (cheap on a short stream); XREAD from the last id."""
+@contextlib.contextmanager
+def _kafka_errors() -> Iterator[None]:
+    """aiokafka's failures as the Kafka probe reports them: the same reasons."""
+    try:
+        yield
+    except ProbeError:
+        raise
+    except Exception as exc:
+        reason = classify_error(exc, kafka_probe.classify)
+        raise ProbeError(reason, f"canary via kafka: {describe(exc)}") from exc
 
-    def __init__(self, cfg: RedisCanary, stream: str, timeout: float) -> None:
+
+class RedisTransport:
+    """XADD with exact MAXLEN trimming (cheap on a short stream); XREAD from the last id.
+
+    With a ``budget`` (the probe state's), its connections are the Redis probe's
+    bounded ones (``redis.bounded_client``).
+    """
+
+    def __init__(
+        self, cfg: RedisCanary, stream: str, timeout: float, budget: ReadBudget | None = None
+    ) -> None:
         host, port = parse_host_port(cfg.address)
         self.cfg = cfg
         self.stream = stream
         self.last_id = "0-0"
-        self.client = aioredis.Redis(
-            host=host,
-            port=port,
-            db=cfg.db,
-            username=cfg.username,
-            password=cfg.password_value(),
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout + 1.0,  # above the longest XREAD BLOCK
-            client_name="tradeops-exporter-canary",
-            max_connections=2,
-            retry=Retry(NoBackoff(), 1),  # one reconnect; no backoff sleeps inside a run
-            **tls_kwargs(cfg.tls),
-        )
+        options: dict[str, Any] = {
+            "db": cfg.db,
+            "username": cfg.username,
+            "password": cfg.password_value(),
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout + 1.0,  # above the longest XREAD BLOCK
+            "client_name": "tradeops-exporter-canary",
+            "max_connections": 2,
+            "retry": Retry(NoBackoff(), 1),  # one reconnect; no backoff sleeps inside a run
+        }
+        if budget is not None:
+            self.client = bounded_client(lambda: budget, cfg.address, cfg.tls, **options)
+        else:
+            self.client = aioredis.Redis(host=host, port=port, **options, **tls_kwargs(cfg.tls))
 
     async def start(self) -> None:
         newest: Any = await self.client.xrevrange(self.stream, count=1)
@@ -341,10 +390,13 @@ def new_instance_id() -> str:
     return uuid.uuid4().hex
 
 
-def make_transport(cfg: CanaryConfig, target: str, timeout: float) -> Transport:
-    """The configured transport (not yet started)."""
+def make_transport(
+    cfg: CanaryConfig, target: str, timeout: float, budget: ReadBudget | None = None
+) -> Transport:
+    """The configured transport (not yet started); its connections charge ``budget``
+    (the probe state's) when one is given."""
     if cfg.kafka is not None:
-        return KafkaTransport(cfg.kafka, timeout)
+        return KafkaTransport(cfg.kafka, timeout, budget)
     assert cfg.redis is not None
     stream = cfg.redis.stream or f"tradeops:eventbus:canary:{target}"
-    return RedisTransport(cfg.redis, stream, timeout)
+    return RedisTransport(cfg.redis, stream, timeout, budget)

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiokafka.errors as kerr
-from aiokafka.client import AIOKafkaClient
-from aiokafka.conn import create_conn
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.protocol.admin import (
     DescribeGroupsRequest_v0,
@@ -60,10 +58,13 @@ from ..probe import (
     Reason,
     classify_error,
 )
-from ..redact import error_text
+from .kafka_conn import BoundedClient, BrokersOnly, FrameRejected, describe, frame_limit
 from .kafka_lag import DrainHistory, OffsetTable, PartitionHistory, Point, Status, Totals
 
 LATEST, EARLIEST = -1, -2
+RESPONSE_BUDGET = 64 << 20
+"""The kind's default ``response_budget``: bytes all brokers may send in one run
+(see docs/kafka.md for how it was sized and how it scales)."""
 GROUP_STATES = (
     "stable",
     "preparing_rebalance",
@@ -207,7 +208,7 @@ class KafkaState(ProbeState):
     def __init__(self, target: KafkaTarget) -> None:
         self.target = target
         self.ssl_context = target.tls.context() if target.tls is not None else None
-        self.client: AIOKafkaClient | None = None
+        self.client: BoundedClient | None = None
         self.requests = 0
         self.requests_total = 0
         self.tables: dict[tuple[str, int], OffsetTable] = {}
@@ -241,7 +242,7 @@ class KafkaState(ProbeState):
         self.unreachable = {n: failed[n] for n in brokers if n in failed}
 
     def _settings(self) -> dict[str, Any]:
-        """Connection settings shared by the client and the preflight connection."""
+        """The client's connection settings (security, timeouts)."""
         t = self.target
         settings: dict[str, Any] = {
             "client_id": t.client_id,
@@ -260,46 +261,39 @@ class KafkaState(ProbeState):
             settings.update(security_protocol=protocol, ssl_context=self.ssl_context)
         return settings
 
-    async def connect(self) -> AIOKafkaClient:
-        """The client, bootstrapped on first use (and again after a failed bootstrap)."""
+    async def connect(self) -> BoundedClient:
+        """The client, bootstrapped on first use (and again after a failed bootstrap).
+
+        Its connections charge the run's budget (``state.budget``, set by the
+        scheduler before the run: the client is built inside one) and refuse a
+        frame larger than ``frame_limit`` before reading it.
+        """
         if self.client is not None:
             return self.client
-        settings = self._settings()
-        await self._preflight(settings)
-        client = AIOKafkaClient(
+        client = BoundedClient(
+            budget=self.budget,
+            background_metadata=False,  # the probe fetches the metadata every cycle
             bootstrap_servers=self.target.bootstrap_servers.split(","),
             metadata_max_age_ms=24 * 3600 * 1000,  # the probe fetches metadata itself
-            **settings,
+            **self._settings(),
         )
         self.count(1)
         try:
             await client.bootstrap()
+        except Exception as exc:
+            await client.close()
+            cause = exc.__cause__ or exc  # the last bootstrap server's failure
+            reason = classify_error(exc, classify)
+            raise ProbeError(reason, f"bootstrap failed: {describe(cause)}") from exc
         except BaseException:
             await client.close()
             raise
         self.client = client
         return client
 
-    async def _preflight(self, settings: dict[str, Any]) -> None:
-        """Open and close one connection to a bootstrap server.
-
-        aiokafka's bootstrap reports every failure as "Unable to bootstrap";
-        connecting first lets the real cause (refused, TLS, SASL, garbage)
-        propagate and be classified.
-        """
-        last: Exception | None = None
-        for server in self.target.bootstrap_servers.split(","):
-            host, port = parse_host_port(server)
-            self.count(1)
-            try:
-                conn = await create_conn(host, port, **settings)
-            except Exception as exc:
-                last = exc
-                continue
-            conn.close()
-            return
-        assert last is not None
-        raise last
+    def frame_limit(self) -> int:
+        """The largest response frame a connection reads under this run's budget."""
+        return frame_limit(self.budget)
 
     def count(self, n: int) -> None:
         """Account for ``n`` broker requests."""
@@ -318,25 +312,46 @@ class KafkaState(ProbeState):
             await client.close()
 
 
+AUTH_ERRORS: tuple[type[Exception], ...] = (
+    kerr.AuthenticationFailedError,
+    kerr.AuthenticationMethodNotSupported,
+    kerr.SaslAuthenticationFailed,
+    kerr.UnsupportedSaslMechanismError,
+    kerr.IllegalSaslStateError,
+    kerr.GroupAuthorizationFailedError,
+    kerr.ClusterAuthorizationFailedError,
+    kerr.TopicAuthorizationFailedError,
+)
+"""Credentials or permissions the cluster refused: reason ``auth``."""
+
+
 def classify(exc: BaseException) -> Reason | None:
-    """Map aiokafka exceptions to reasons."""
-    auth = (
-        kerr.AuthenticationFailedError,
-        kerr.AuthenticationMethodNotSupported,
-        kerr.SaslAuthenticationFailed,
-        kerr.GroupAuthorizationFailedError,
-        kerr.ClusterAuthorizationFailedError,
-        kerr.TopicAuthorizationFailedError,
-    )
-    if isinstance(exc, auth):
-        return "auth"
+    """Map aiokafka exceptions to reasons (the event-bus canary's Kafka side too).
+
+    aiokafka wraps what went wrong on a connection in ``KafkaConnectionError`` or
+    ``NodeNotReadyError``; the generic rules have already looked through the causes
+    for a refused connection and a timeout, so what is left is a peer that accepted
+    and then closed, reset or sent what is not a Kafka answer: ``protocol``.
+    """
+    for cause in _causes(exc):
+        if isinstance(cause, AUTH_ERRORS):
+            return "auth"
+        if isinstance(cause, FrameRejected):
+            return "protocol"
     if isinstance(exc, kerr.RequestTimedOutError | kerr.KafkaTimeoutError):
         return "timeout"
-    if isinstance(exc, kerr.KafkaConnectionError | kerr.NodeNotReadyError):
-        return "refused"
-    if isinstance(exc, kerr.KafkaError):
+    if isinstance(exc, kerr.KafkaError | EOFError | ConnectionError):
         return "protocol"
     return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not seen for seen in out) and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
 
 
 # --- one cycle ----------------------------------------------------------------------------
@@ -366,6 +381,8 @@ class Group:
 
 PHASES = 5
 """Metadata, ListGroups, DescribeGroups, OffsetFetch, ListOffsets: in this order."""
+PARSE_INLINE_TOPICS = 1000
+"""A Metadata answer with more topics is read into a ``Cluster`` in a worker thread."""
 
 
 def _requests_end(deadline: float, timeout: float) -> float:
@@ -398,7 +415,7 @@ class Reach:
     def fail(self, node: int, what: str, exc: BaseException, detail: str | None = None) -> None:
         """Note that ``node`` failed ``what`` (the first failure per broker is kept)."""
         if node not in self.failed:
-            self.failed[node] = f"{what}: {detail or error_text(exc)}"
+            self.failed[node] = f"{what}: {detail or describe(exc)}"
             self.errors.append(exc)
 
     def error(self) -> ProbeError:
@@ -449,7 +466,9 @@ async def _metadata(st: KafkaState, target: KafkaTarget, reach: Reach) -> Cluste
         # cluster came back on other broker ids behind the same addresses.
         await st.aclose()
         raise reach.error()
-    client.cluster.update_metadata(response)
+    client.cluster.update_metadata(BrokersOnly(response))
+    if len(response.topics) > PARSE_INLINE_TOPICS:  # keep the loop (and /metrics) free
+        return await asyncio.to_thread(_parse_metadata, response, target)
     return _parse_metadata(response, target)
 
 
@@ -937,4 +956,5 @@ KIND: ProbeKind[KafkaTarget, KafkaState] = ProbeKind(
     address_field="bootstrap_servers",
     example_address="127.0.0.1:9092",
     classify=classify,
+    response_budget=RESPONSE_BUDGET,
 )

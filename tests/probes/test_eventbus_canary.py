@@ -13,14 +13,32 @@ from typing import Any
 
 import pytest
 
+from exporter.budget import ReadBudget
 from exporter.catalogue import eventbus as M
+from exporter.probe import ProbeError
 from exporter.probes.eventbus import EventBusState, EventBusTarget
-from exporter.probes.eventbus_canary import CANARY_TYPE, CanaryTracker, decode, encode
+from exporter.probes.eventbus_canary import (
+    CANARY_TYPE,
+    CanaryConfig,
+    CanaryTracker,
+    KafkaTransport,
+    RedisTransport,
+    decode,
+    encode,
+    make_transport,
+)
+from exporter.probes.kafka import KIND as KAFKA
+from exporter.probes.kafka import KafkaState, KafkaTarget
+from exporter.probes.kafka_conn import BoundedConnection
+from exporter.probes.redis import BoundedConnection as BoundedRedisConnection
+from exporter.scheduler import run_probe
 from stack import Redis, Tansu, free_port
 from stack.sim_eventbus import EventBusSim
 
 from ..fixtures_eventbus import Outcome, probe_once, sim, target_from
 from ..helpers import Running, eventually, scrape_until, self_signed_cert, value
+from ..hostile import Behaviour
+from .test_kafka_faults import AuthenticatingTansu, kafka_peer
 
 __all__ = ["sim"]
 
@@ -291,3 +309,104 @@ async def test_round_trip_through_redis_over_tls(sim: EventBusSim, tmp_path: Pat
     finally:
         await state.aclose()
         server.stop()
+
+
+# ------------------------------------------------------------------ bounded connections
+
+
+def _transport(config: dict[str, Any], budget: ReadBudget | None, timeout: float = 2.0) -> Any:
+    return make_transport(CanaryConfig.model_validate(config), "runtime", timeout, budget)
+
+
+async def test_kafka_canary_connections_charge_the_budget(tansu_server: Tansu) -> None:
+    budget = ReadBudget(4 << 20)
+    kafka = {"bootstrap": tansu_server.bootstrap, "topic": "canary-budget"}
+    transport = _transport({"kafka": kafka}, budget)
+    assert isinstance(transport, KafkaTransport)
+    try:
+        await transport.start()
+        await transport.publish(encode("me", "runtime", 0))
+        got: list[bytes] = []
+        for _ in range(20):
+            got += await transport.poll(0.2)
+            if got:
+                break
+        conns = [*transport.producer.client._conns.values()]
+        conns += transport.consumer._client._conns.values()
+    finally:
+        await transport.aclose()
+    assert [decode(raw, "me") for raw in got] == [0]
+    assert conns and all(isinstance(c, BoundedConnection) for c in conns)
+    assert all(isinstance(c.budget, ReadBudget) and c.budget is budget for c in conns)
+    assert budget.used > 0
+
+
+async def test_redis_canary_connections_charge_the_budget(redis_server: Redis) -> None:
+    budget = ReadBudget(1 << 20)
+    transport = _transport({"redis": {"address": redis_server.address}}, budget)
+    assert isinstance(transport, RedisTransport)
+    try:
+        await transport.start()
+        await transport.publish(encode("me", "runtime", 0))
+        got = await transport.poll(0.5)
+        pool = transport.client.connection_pool
+    finally:
+        await transport.aclose()
+    assert [decode(raw, "me") for raw in got] == [0]
+    assert issubclass(pool.connection_class, BoundedRedisConnection)
+    assert budget.used > 0
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [("auth", "auth"), ("huge", "protocol"), ("close", "protocol"), ("garbage", "protocol")],
+)
+async def test_kafka_canary_failures_have_the_kafka_probes_reasons(
+    behaviour: Behaviour, reason: str, tmp_path: Path
+) -> None:
+    """The same hostile peer, the canary's clients and the Kafka probe: one reason."""
+    (tmp_path / "pw").write_text("hostile-pw")
+    sasl = {"sasl_mechanism": "PLAIN", "username": "u", "password_file": str(tmp_path / "pw")}
+    async with kafka_peer(behaviour) as peer:
+        kafka: dict[str, Any] = {"bootstrap": peer.address, "topic": "canary-x"}
+        if behaviour == "auth":
+            kafka |= sasl
+        transport = _transport({"kafka": kafka}, ReadBudget(4 << 20), timeout=1.0)
+        try:
+            with pytest.raises(ProbeError) as raised:
+                await asyncio.wait_for(transport.start(), 5)
+        finally:
+            await transport.aclose()
+        fields: dict[str, Any] = {"name": "k", "bootstrap_servers": peer.address}
+        if behaviour == "auth":
+            fields["sasl"] = {"username": "u", "password_file": str(tmp_path / "pw")}
+        target = KafkaTarget.model_validate(fields | {"interval": 2, "timeout": 1})
+        state = KafkaState(target)
+        try:
+            probe = await run_probe(KAFKA, target, state, 1.0)
+        finally:
+            await state.aclose()
+    assert raised.value.reason == reason, raised.value
+    assert str(raised.value).startswith("canary via kafka: ")
+    assert probe.reason == reason, probe.error
+    if behaviour == "huge":
+        assert "2147483647-byte" in str(raised.value)
+
+
+async def test_a_broker_refusing_the_canarys_credentials_is_auth(
+    sim: EventBusSim, tmp_path: Path
+) -> None:
+    """A real Tansu that requires SCRAM and knows no user, through the event-bus probe."""
+    broker = AuthenticatingTansu(tmp_path / "broker").start()
+    (tmp_path / "pw").write_text("not-a-known-pw")
+    sasl = f"sasl_mechanism: SCRAM-SHA-512, username: u, password_file: '{tmp_path / 'pw'}'"
+    canary = f"      kafka: {{bootstrap: '{broker.bootstrap}', topic: canary-auth, {sasl}}}\n"
+    target = target_from(_yaml(sim.url, canary))
+    state = EventBusState(target)
+    try:
+        outs = [await probe_once(target, state) for _ in range(2)]
+    finally:
+        await state.aclose()
+        broker.stop()
+    assert [o.reason for o in outs] == ["auth", "auth"], [o.error for o in outs]
+    assert "canary via kafka: " in outs[0].error

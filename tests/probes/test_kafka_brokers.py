@@ -78,8 +78,9 @@ class FakeCluster(KafkaState):
     async def send(self, node: int, request: Any) -> Any:
         self.count(1)
         failure = self.failing.get(node)
-        if failure == "refused":
-            raise kerr.KafkaConnectionError(f"Connection at k{node}.internal:9092 refused")
+        if failure == "refused":  # as the bounded client reports a refused connection
+            refused = ConnectionRefusedError(111, "Connect call failed")
+            raise kerr.NodeNotReadyError(f"broker {node}: {refused}") from refused
         if failure == "hung":
             await asyncio.Event().wait()  # never answers
         if isinstance(request, MetadataRequest):
