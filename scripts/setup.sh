@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the exporter, its tests and the demo need, and nothing twice:
-# Debian packages (when root and missing), the Python virtual environment and
-# the npm packages of the dashboard schema check (dashboards/schema).
+# Debian packages (when root and missing), the Python virtual environment, and
+# the npm packages of the dashboard schema check (dashboards/schema) and of the
+# stack's TimescaleDB (stack/pglite: PGlite with TimescaleDB, served by Node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,9 @@ if command -v dpkg-query >/dev/null; then
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$pkg")
     done
-    # npm (and node) for the dashboard schema check; a Node.js installed by
-    # other means brings its own npm, and then nothing is installed.
+    # npm (and node) for the dashboard schema check and the stack's TimescaleDB;
+    # a Node.js installed by other means brings its own npm, and then nothing is
+    # installed.
     command -v npm >/dev/null || missing+=(nodejs npm)
 fi
 if ((${#missing[@]})); then
@@ -45,10 +47,14 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-SCHEMA_DIR=dashboards/schema
-stamp="$SCHEMA_DIR/node_modules/.setup-$(sha256sum "$SCHEMA_DIR/package-lock.json" | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-    echo "setup: installing the npm packages of the dashboard schema check in $SCHEMA_DIR"
-    (cd "$SCHEMA_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-    touch "$stamp"
-fi
+npm_ci() { # DIR WHAT: the lock file's packages, once per lock file
+    local stamp
+    stamp="$1/node_modules/.setup-$(sha256sum "$1/package-lock.json" | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "setup: installing the npm packages of $2 in $1"
+        (cd "$1" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+        touch "$stamp"
+    fi
+}
+npm_ci dashboards/schema "the dashboard schema check"
+npm_ci stack/pglite "the stack's TimescaleDB (PGlite)"

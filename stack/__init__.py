@@ -1,5 +1,6 @@
 """The local stack: real services on free loopback ports, for tests, benchmarks and the demo."""
 
+from .pglite import TimescaleLite
 from .services import (
     Alertmanager,
     Exporter,
@@ -21,6 +22,7 @@ __all__ = [
     "Redis",
     "Service",
     "Tansu",
+    "TimescaleLite",
     "free_port",
     "wait_for_http",
     "wait_for_port",

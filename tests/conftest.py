@@ -69,3 +69,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("fault matrix: kind x hostile peer -> reason")
         for line in matrix:
             terminalreporter.write_line(line)
+
+
+import time  # noqa: E402  (fixtures added below)
+
+from stack import TimescaleLite  # noqa: E402
+
+from .helpers import report  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def timescale_lite(stack_root: Path) -> Iterator[TimescaleLite]:
+    """The stack's real TimescaleDB (PGlite, TimescaleDB 2.23, one client at a time),
+    shared by the session: tests use schemas of their own and never drop the
+    extension here (PGlite's one session cannot create it again)."""
+    start = time.monotonic()
+    server = TimescaleLite(stack_root).start()
+    report(f"timescale (PGlite): start to first query {time.monotonic() - start:.1f} s")
+    yield server
+    server.stop()

@@ -1,5 +1,6 @@
 """Helpers for the TimescaleDB/PostgreSQL tests: databases, the read-only role
-(taken verbatim from docs/timescale.md), and a mirror of the extension's views."""
+(taken verbatim from docs/timescale.md), a mirror of the extension's views (for
+what the real one cannot show), and the stack's real TimescaleDB (PGlite)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from stack import Postgres
+import asyncpg
+
+from stack import Postgres, TimescaleLite
 from stack.services import _postgres_bin
 
 from .helpers import self_signed_cert
@@ -179,3 +182,98 @@ class TLSPostgres(Postgres):
             "-c",
             f"ssl_key_file={self.key}",
         ]
+
+
+LITE_PASSWORD_ENV = "TS_LITE_PASSWORD"
+"""The environment variable the PGlite targets' ``password`` names (any value works)."""
+
+
+def lite_target(lite: TimescaleLite, **fields: object) -> dict[str, object]:
+    """A target for the stack's PGlite TimescaleDB: unnamed statements and a
+    connection per run, as a server that serves one client at a time and keeps one
+    session for all of them needs (docs/timescale.md)."""
+    return {
+        "name": "db",
+        "address": lite.address,
+        "database": lite.database,
+        "user": lite.user,
+        "password": f"${{{LITE_PASSWORD_ENV}}}",
+        "sslmode": "disable",
+        "statement_cache": False,
+        "keep_connection": False,
+        "interval": 0.5,
+        "timeout": 0.4,
+        **fields,
+    }
+
+
+async def lite_sql(lite: TimescaleLite, sql: str) -> None:
+    """Run SQL statements on PGlite from a client of its own (queued behind the
+    exporter's run, never blocking the event loop the exporter runs on)."""
+    conn = await asyncpg.connect(lite.dsn(), ssl=False, statement_cache_size=0, timeout=30)
+    try:
+        await conn.execute(sql)  # the simple protocol: several statements at once
+    finally:
+        await conn.close(timeout=5)
+
+
+async def lite_fetch(lite: TimescaleLite, sql: str, *args: object) -> list[asyncpg.Record]:
+    """The rows of one statement, as :func:`lite_sql` runs them."""
+    conn = await asyncpg.connect(lite.dsn(), ssl=False, statement_cache_size=0, timeout=30)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close(timeout=5)
+
+
+_RECORD_RUN = """
+WITH run AS (SELECT $1::int AS id, $2::timestamptz AS started, $3::timestamptz AS finished,
+                    $4::boolean AS ok)
+INSERT INTO _timescaledb_internal.bgw_job_stat AS s (job_id, last_start, last_finish,
+    next_start, last_successful_finish, last_run_success, total_runs, total_duration,
+    total_duration_failures, total_successes, total_failures, total_crashes,
+    consecutive_failures, consecutive_crashes)
+SELECT j.id, r.started, r.finished,
+       CASE WHEN r.ok THEN r.started + j.schedule_interval ELSE r.finished + j.retry_period END,
+       CASE WHEN r.ok THEN r.finished ELSE '-infinity' END, r.ok, 1, r.finished - r.started,
+       CASE WHEN r.ok THEN interval '0' ELSE r.finished - r.started END,
+       r.ok::int, (NOT r.ok)::int, 0, (NOT r.ok)::int, 0
+  FROM run r JOIN _timescaledb_config.bgw_job j ON j.id = r.id
+ON CONFLICT (job_id) DO UPDATE SET
+    last_start = excluded.last_start, last_finish = excluded.last_finish,
+    next_start = excluded.next_start, last_run_success = excluded.last_run_success,
+    last_successful_finish = CASE WHEN excluded.last_run_success
+        THEN excluded.last_finish ELSE s.last_successful_finish END,
+    total_runs = s.total_runs + 1,
+    total_duration = s.total_duration + excluded.total_duration,
+    total_duration_failures = s.total_duration_failures + excluded.total_duration_failures,
+    total_successes = s.total_successes + excluded.total_successes,
+    total_failures = s.total_failures + excluded.total_failures,
+    consecutive_failures = CASE WHEN excluded.last_run_success
+        THEN 0 ELSE s.consecutive_failures + 1 END
+"""
+"""One run's outcome as the scheduler records it (bgw_job_stat_mark_end): counters,
+last start and finish, the next start a schedule interval after the start (a retry
+period after a failed finish), ``-infinity`` for a success that never was."""
+
+
+async def run_job(lite: TimescaleLite, job_id: int) -> bool:
+    """Run a TimescaleDB job with ``CALL run_job`` (the job's real work: chunks get
+    compressed, a failing procedure raises), then write its run into the job
+    statistics as TimescaleDB's scheduler does after a run. PGlite has no
+    background workers, hence no scheduler, and ``run_job`` in the foreground
+    records no run (measured on 2.23: nothing after a success; after a failure a
+    row with no runs and ``-infinity`` start times). True if the job succeeded."""
+    conn = await asyncpg.connect(lite.dsn(), ssl=False, statement_cache_size=0, timeout=30)
+    try:
+        start = await conn.fetchval("SELECT clock_timestamp()")
+        try:
+            await conn.execute(f"CALL run_job({int(job_id)})")
+            ok = True
+        except asyncpg.RaiseError:
+            ok = False
+        finish = await conn.fetchval("SELECT clock_timestamp()")
+        await conn.execute(_RECORD_RUN, job_id, start, finish, ok)
+        return ok
+    finally:
+        await conn.close(timeout=5)

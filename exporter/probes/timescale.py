@@ -42,6 +42,9 @@ from . import timescale_sql as SQL
 DEFAULT_PORT = 5432
 BATCH = 50
 """Watched tables looked up per round trip."""
+CLOSE_TIMEOUT = 0.5
+"""How long a connection closed at the end of a run (``keep_connection: false``) may
+take to say goodbye before it is aborted."""
 RESPONSE_BUDGET = 4 << 20
 """The kind's default ``response_budget``: a run at the default limits (500
 hypertables, 500 jobs) with 1000 watched tables, names near 63 bytes, receives
@@ -98,6 +101,12 @@ class TimescaleTarget(TargetBase, PasswordMixin):
     tables: list[WatchedTable] = Field(default_factory=list)
     max_hypertables: int = Field(default=500, ge=0)
     max_jobs: int = Field(default=500, ge=0)
+    statement_cache: bool = True
+    """Named prepared statements, kept per connection. Off: unnamed ones, parsed and
+    planned on every run (PgBouncer in transaction or statement mode; PGlite)."""
+    keep_connection: bool = True
+    """Keep the connection between runs. Off: one connection per run, closed at its
+    end (a server that serves one client at a time, such as PGlite)."""
 
     @field_validator("address")
     @classmethod
@@ -315,7 +324,8 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
 
 
 class TimescaleState(ProbeState):
-    """The target's connection pool (two connections at most), opened on first use."""
+    """The target's connection pool (two connections at most), opened on first use;
+    or, with ``keep_connection: false``, a connection per run."""
 
     def __init__(self, target: TimescaleTarget) -> None:
         self.target = target
@@ -326,37 +336,61 @@ class TimescaleState(ProbeState):
         """Tables queried one by one since their batch hit statement_timeout; True
         once a query of the table alone hit it too."""
 
+    def _params(self) -> dict[str, Any]:
+        """What every connection is opened with, pooled or not."""
+        t = self.target
+        host, port = parse_host_port(t.address, DEFAULT_PORT)
+        stmt_ms = str(max(1, round(t.statement_timeout_s * 1000)))
+        lock_ms = str(max(1, round(t.lock_timeout_s * 1000)))
+        return {
+            "host": host,
+            "port": port,
+            "user": t.user,
+            "password": t.password_value(),
+            "database": t.database,
+            "ssl": self._ssl,
+            "timeout": t.timeout_s,
+            "command_timeout": t.statement_timeout_s + 0.5,  # the server cancels first
+            "statement_cache_size": 32 + len(t.tables) // BATCH if t.statement_cache else 0,
+            "connection_class": _Connection,
+            "server_settings": {
+                "application_name": "tradeops-exporter",
+                "statement_timeout": stmt_ms,
+                "lock_timeout": lock_ms,
+                "default_transaction_read_only": "on",
+            },
+        }
+
     async def pool(self) -> asyncpg.Pool:
         """The pool; creating it opens no connection (connections open on demand)."""
         async with self._lock:
             if self._pool is None:
-                t = self.target
-                host, port = parse_host_port(t.address, DEFAULT_PORT)
-                stmt_ms = str(max(1, round(t.statement_timeout_s * 1000)))
-                lock_ms = str(max(1, round(t.lock_timeout_s * 1000)))
                 self._pool = await asyncpg.create_pool(
-                    host=host,
-                    port=port,
-                    user=t.user,
-                    password=t.password_value(),
-                    database=t.database,
-                    ssl=self._ssl,
+                    **self._params(),
                     min_size=0,
                     max_size=2,
-                    timeout=t.timeout_s,
-                    command_timeout=t.statement_timeout_s + 0.5,  # the server cancels first
-                    statement_cache_size=32 + len(t.tables) // BATCH,
-                    max_inactive_connection_lifetime=max(300.0, 3 * t.interval_s),
-                    connection_class=_Connection,
+                    max_inactive_connection_lifetime=max(300.0, 3 * self.target.interval_s),
                     connect=self._connect,
-                    server_settings={
-                        "application_name": "tradeops-exporter",
-                        "statement_timeout": stmt_ms,
-                        "lock_timeout": lock_ms,
-                        "default_transaction_read_only": "on",
-                    },
                 )
             return self._pool
+
+    async def acquire(self) -> Any:
+        """A connection for one run: from the pool, or a new one (``keep_connection``)."""
+        if not self.target.keep_connection:
+            return await self._connect(loop=asyncio.get_running_loop(), **self._params())
+        return await (await self.pool()).acquire()
+
+    async def release(self, conn: Any, deadline: float) -> None:
+        """Hand the run's connection back to the pool, or close it before ``deadline``."""
+        if self.target.keep_connection:
+            await (await self.pool()).release(conn)
+            return
+        if conn.is_closed():
+            return
+        left = deadline - asyncio.get_running_loop().time()
+        # asyncpg aborts a connection it could not close in time; the run's data stands
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=max(0.01, min(CLOSE_TIMEOUT, left / 2)))
 
     async def _connect(
         self, *args: Any, loop: asyncio.AbstractEventLoop, **kwargs: Any
@@ -413,7 +447,7 @@ def to_unix(value: object, unit: str) -> float | None:
 
 async def _server(r: ProbeResult, name: str, conn: Any) -> asyncpg.Record:
     start = time.perf_counter()
-    await conn.fetchval(SQL.ROUNDTRIP)
+    await conn.execute(SQL.ROUNDTRIP)  # the simple protocol: one round trip, no statement
     r.add(M.ROUNDTRIP, time.perf_counter() - start, name)
     row = await conn.fetchrow(SQL.SERVER)
     if row is None:
@@ -585,10 +619,9 @@ def _not_postgres(exc: BaseException) -> ProbeError | None:
 
 
 async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> ProbeResult:
-    """Probe one database on a pooled connection."""
-    pool = await ctx.state.pool()
+    """Probe one database on a pooled connection (or one of its own)."""
     try:
-        conn = await pool.acquire()
+        conn = await ctx.state.acquire()
     except Exception as exc:
         if named := _not_postgres(exc):
             raise named from exc
@@ -604,7 +637,7 @@ async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> P
             raise named from exc
         raise
     finally:
-        await pool.release(conn)
+        await ctx.state.release(conn, ctx.deadline)
 
 
 KIND: ProbeKind[TimescaleTarget, TimescaleState] = ProbeKind(

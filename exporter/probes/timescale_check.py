@@ -1,7 +1,8 @@
 """Run every statement of :mod:`.timescale_sql` against a database and report.
 
 For checking the statements against a real TimescaleDB (for example the
-``timescale/timescaledb`` image under docker-compose) after an upgrade::
+``timescale/timescaledb`` image under docker-compose, or the stack's PGlite build)
+after an upgrade::
 
     PGPASSWORD=... python -m exporter.probes.timescale_check postgresql://user@host:5432/db
 
@@ -57,11 +58,16 @@ async def check(conn: Any) -> list[Outcome]:
 
 
 async def _main(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn, timeout=10, command_timeout=30)
+    # unnamed statements: each runs once, and named ones collide where clients share
+    # a server session (PgBouncer in transaction mode, PGlite)
+    conn = await asyncpg.connect(dsn, timeout=10, command_timeout=30, statement_cache_size=0)
     try:
         outcomes = await check(conn)
     finally:
-        await conn.close()
+        try:
+            await conn.close(timeout=5)
+        except (TimeoutError, OSError, asyncpg.InterfaceError):
+            conn.terminate()  # a server that does not hang up after Terminate
     for name, result in outcomes:
         print(f"{name:22} {result}")
     return 1 if any(r.startswith("FAILED") for _, r in outcomes) else 0

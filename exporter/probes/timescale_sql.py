@@ -102,8 +102,10 @@ SELECT j.job_id, j.proc_schema, j.proc_name,
        coalesce(j.hypertable_schema || '.' || j.hypertable_name, '') AS hypertable,
        j.scheduled,
        s.job_status, s.last_run_status,
-       extract(epoch FROM s.last_successful_finish)::float8 AS last_success,
-       extract(epoch FROM s.next_start)::float8 AS next_start,
+       CASE WHEN isfinite(s.last_successful_finish)
+            THEN extract(epoch FROM s.last_successful_finish)::float8 END AS last_success,
+       CASE WHEN isfinite(s.next_start)
+            THEN extract(epoch FROM s.next_start)::float8 END AS next_start,
        s.total_runs, s.total_failures
   FROM timescaledb_information.jobs j
   LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
@@ -111,7 +113,9 @@ SELECT j.job_id, j.proc_schema, j.proc_name,
  LIMIT $1
 """
 """Background jobs (policies and user actions) with their run statistics.
-``job_stats`` has no row for a job that never ran."""
+``job_stats`` has no row for a job that never ran (2.23: a row of NULLs). The
+scheduler's table keeps ``-infinity`` for "never" (a job that never succeeded
+has that last successful finish): such times are NULL here, not ``-Inf``."""
 
 
 def quote_ident(name: str) -> str:

@@ -103,6 +103,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (table.schema_, table.time_column, table.freshness_sla) == ("public", "time", 60.0)
     assert (target.tables[1].freshness_sla, target.tables[1].calendar) == (300.0, None)
     assert target.calendar == "always"
+    assert (target.statement_cache, target.keep_connection) == (True, True)
 
 
 @pytest.mark.parametrize(
