@@ -1,5 +1,6 @@
 // Redis: whether each server answers and how fast, memory against maxmemory and
 // evictions, clients against maxclients, replication and persistence (RDB/AOF),
+// Sentinel quorum and failovers, Redis Cluster state, coverage and nodes,
 // the platform's heartbeat keys against their maximum gap, stream consumer
 // groups, and the canary write.
 local g = import 'lib/grafana.libsonnet';
@@ -22,7 +23,7 @@ local g = import 'lib/grafana.libsonnet';
       local exclude(names) = { id: 'organize', options: { excludeByName: { [n]: true for n in names } } };
       local column(name, props) = { matcher: { id: 'byName', options: name }, properties: props };
       g.dashboard(cfg, 'redis', {
-        description: 'Redis: whether each server answers and how fast, memory and clients against their limits, evictions, replication and persistence, the heartbeat keys against their maximum gap, stream consumer groups and the canary write.',
+        description: 'Redis: whether each server answers and how fast, memory and clients against their limits, evictions, replication and persistence, Sentinel quorum and failovers, Redis Cluster state and nodes, the heartbeat keys against their maximum gap, stream consumer groups and the canary write.',
         tags: ['redis'],
         variables: [
           g.queryVariable('target', 'Target', 'tradeops_up{%(selector)s, kind="redis"}' % s, 'target'),
@@ -215,6 +216,109 @@ local g = import 'lib/grafana.libsonnet';
               },
             ],
             w: 24,
+          }),
+          g.row('Sentinel and Cluster'),
+          g.stat({
+            title: 'Sentinel quorum',
+            description: 'For a target behind Sentinel: whether an answering Sentinel reports (CKQUORUM) that the quorum and the majority to authorise a failover are reachable. Amber: a failure of the master would not be failed over; RedisSentinelQuorumLost warns after 2 minutes. Restart the Sentinels that are down (see "Sentinels answering"). Empty for targets without Sentinel.',
+            unit: 'none',
+            thresholds: g.thresholds([[null, 'orange'], [1, 'green']]),
+            mappings: g.boolMappings('lost', 'ok', 'orange'),
+            targets: [g.target('tradeops_redis_sentinel_quorum_ok{%(selector)s, %(vars)s}' % s, '{{target}}', instant=true)],
+            w: 4,
+            h: 8,
+          }),
+          g.timeseries({
+            title: 'Sentinels answering',
+            description: 'Per Sentinel target: Sentinels configured (dashed), those that answered the exporter, and those that see the master up. Answering below configured for 5 minutes: RedisSentinelUnreachable warns (a Sentinel is down, hung, or monitors another name). Seeing the master up dropping to 0: the master is down and a failover is due within down-after-milliseconds.',
+            unit: 'short',
+            min: 0,
+            thresholds: g.thresholds([[null, 'green']]),
+            thresholdsStyle: 'off',
+            targets: [
+              g.target('tradeops_redis_sentinel_sentinels_reachable{%(selector)s, %(vars)s}' % s, 'answering {{target}}'),
+              g.target('tradeops_redis_sentinel_sentinels_master_up{%(selector)s, %(vars)s}' % s, 'see master up {{target}}'),
+              g.target('tradeops_redis_sentinel_sentinels{%(selector)s, %(vars)s}' % s, 'configured {{target}}'),
+            ],
+            overrides: [{
+              matcher: { id: 'byRegexp', options: 'configured .*' },
+              properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }],
+            }],
+            w: 10,
+          }),
+          g.timeseries({
+            title: 'Sentinel failovers followed',
+            description: 'Moves of the master to another server that the exporter followed, per Sentinel target (RedisSentinelMasterChanged warns for 15 minutes after one). Check that writers followed (the canary above stays ok if they write where the exporter probes); the exporter log names the new address. Several moves in an hour: the master is flapping.',
+            unit: 'short',
+            min: 0,
+            decimals: 0,
+            thresholds: g.thresholds([[null, 'green'], [1, 'orange']]),
+            targets: [g.target('sum by (target) (increase(tradeops_redis_sentinel_master_changes_total{%(selector)s, %(vars)s}[$__rate_interval]))' % s, '{{target}}')],
+            w: 10,
+          }),
+          g.stat({
+            title: 'Cluster state',
+            description: 'For a Redis Cluster target: the cluster state reported by the node the exporter asked. Red (fail): every node answers CLUSTERDOWN and nothing can be read or written; RedisClusterStateFail pages after 1 minute. "Cluster nodes" names the failed node. Empty for targets that are not a cluster.',
+            unit: 'none',
+            thresholds: g.thresholds([[null, 'red'], [1, 'green']]),
+            mappings: g.boolMappings('fail', 'ok'),
+            targets: [g.target('tradeops_redis_cluster_state_ok{%(selector)s, %(vars)s}' % s, '{{target}}', instant=true)],
+            w: 4,
+            h: 8,
+          }),
+          g.stat({
+            title: 'Slot coverage',
+            description: 'Share of the 16384 hash slots served by a healthy node, per cluster. Red below 100%: keys in the other slots fail; with the cluster still ok (cluster-require-full-coverage no) RedisClusterSlotsUncovered pages, otherwise the cluster is in fail. Bring the failed primary back or fail over to its replica.',
+            unit: 'percentunit',
+            decimals: 1,
+            thresholds: g.thresholds([[null, 'red'], [1, 'green']]),
+            targets: [g.target('tradeops_redis_cluster_slot_coverage_ratio{%(selector)s, %(vars)s}' % s, '{{target}}', instant=true)],
+            w: 4,
+            h: 8,
+          }),
+          g.table({
+            title: 'Cluster nodes',
+            description: 'Per cluster node (its node ID, as CLUSTER NODES shows it): primary or replica, slots served, replicas following a primary, the bus link seen from the node asked, and the failure flags. Red Failed: a majority of primaries flag it FAIL (RedisClusterNodeFailed warns); Suspected: the node asked flags it PFAIL. A primary with 0 replicas cannot be failed over.',
+            thresholds: g.thresholds([[null, 'text']]),
+            targets: [
+              g.target('tradeops_redis_cluster_node_primary{%(selector)s, %(vars)s}' % s, ''),
+              g.target('tradeops_redis_cluster_node_slots{%(selector)s, %(vars)s}' % s, ''),
+              g.target('tradeops_redis_cluster_node_replicas{%(selector)s, %(vars)s}' % s, ''),
+              g.target('tradeops_redis_cluster_node_link_up{%(selector)s, %(vars)s}' % s, ''),
+              g.target('tradeops_redis_cluster_node_pfail{%(selector)s, %(vars)s}' % s, ''),
+              g.target('tradeops_redis_cluster_node_fail{%(selector)s, %(vars)s}' % s, ''),
+            ],
+            transformations: [
+              { id: 'merge', options: {} },
+              exclude(['Time', 'job', 'instance', '__name__']) + {
+                options+: {
+                  renameByName: {
+                    'Value #A': 'Primary',
+                    'Value #B': 'Slots',
+                    'Value #C': 'Replicas',
+                    'Value #D': 'Link',
+                    'Value #E': 'Suspected',
+                    'Value #F': 'Failed',
+                  },
+                },
+              },
+            ],
+            overrides: [
+              column('Primary', [{ id: 'mappings', value: g.boolMappings('replica', 'primary', 'blue', 'green') }]),
+              column('Link', [
+                { id: 'mappings', value: g.boolMappings('disconnected', 'connected') },
+                { id: 'custom.cellOptions', value: { type: 'color-text' } },
+              ]),
+              column('Suspected', [
+                { id: 'mappings', value: g.boolMappings('no', 'PFAIL', 'green', 'orange') },
+                { id: 'custom.cellOptions', value: { type: 'color-text' } },
+              ]),
+              column('Failed', [
+                { id: 'mappings', value: g.boolMappings('no', 'FAIL', 'green', 'red') },
+                { id: 'custom.cellOptions', value: { type: 'color-text' } },
+              ]),
+            ],
+            w: 16,
           }),
           g.row('Heartbeats'),
           g.stat({

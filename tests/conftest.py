@@ -71,6 +71,34 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+from stack.redis_ha import RedisCluster, SentinelGroup  # noqa: E402  (fixtures added below)
+
+REDIS_HA_PASSWORD = "ha-monitor-pw"
+"""The password of the Sentinel group's and the cluster's servers (and Sentinels)."""
+
+
+@pytest.fixture
+def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
+    """A primary, its replica and three Sentinels (quorum 2, down after 1 s), all
+    with ``REDIS_HA_PASSWORD``, for one test (tests may pause or stop any of them)."""
+    group = SentinelGroup(tmp_path / "sentinel-group", password=REDIS_HA_PASSWORD)
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A Redis Cluster of three primaries (node timeout 1 s) with ``REDIS_HA_PASSWORD``,
+    for one test (tests may pause or stop its nodes)."""
+    cluster = RedisCluster(tmp_path / "redis-cluster", password=REDIS_HA_PASSWORD)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
 import time  # noqa: E402  (fixtures added below)
 
 from stack import TimescaleLite  # noqa: E402

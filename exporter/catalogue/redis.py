@@ -1,4 +1,5 @@
-"""Redis families. ``target`` is the configured target name."""
+"""Redis families. ``target`` is the configured target name; ``node`` (Cluster
+targets only) the cluster's node ID."""
 
 from __future__ import annotations
 
@@ -165,6 +166,136 @@ STREAM_GROUP_CONSUMERS = family(
     "group",
 )
 
+# Sentinel targets: the Sentinels' view of the master, and the failovers followed.
+SENTINELS = family("redis_sentinel_sentinels", "gauge", "Sentinels configured for the target.", T)
+SENTINELS_REACHABLE = family(
+    "redis_sentinel_sentinels_reachable",
+    "gauge",
+    "Configured Sentinels that answered for the target's master in the last run.",
+    T,
+)
+SENTINELS_MASTER_UP = family(
+    "redis_sentinel_sentinels_master_up",
+    "gauge",
+    "Answering Sentinels that see the master up (not flagged subjectively or objectively down).",
+    T,
+)
+SENTINEL_QUORUM = family(
+    "redis_sentinel_quorum",
+    "gauge",
+    "Sentinels that must agree the master is down before a failover (its configured quorum).",
+    T,
+)
+SENTINEL_QUORUM_OK = family(
+    "redis_sentinel_quorum_ok",
+    "gauge",
+    "1 if an answering Sentinel reports (CKQUORUM) that the quorum and the majority needed to "
+    "authorise a failover are reachable, else 0.",
+    T,
+)
+SENTINEL_FAILOVER_IN_PROGRESS = family(
+    "redis_sentinel_failover_in_progress",
+    "gauge",
+    "1 while an answering Sentinel reports a failover of the master in progress, else 0.",
+    T,
+)
+SENTINEL_MASTER_CHANGES = family(
+    "redis_sentinel_master_changes_total",
+    "counter",
+    "Changes of the master's address reported by the Sentinels (failovers followed) since the "
+    "exporter started.",
+    T,
+)
+SENTINEL_MASTER_CHANGED = family(
+    "redis_sentinel_master_last_change_timestamp_seconds",
+    "gauge",
+    "Unix time the exporter last followed the master to a new address (absent before the first).",
+    T,
+)
+
+# Cluster targets: CLUSTER INFO of the node that answered, and CLUSTER NODES per node.
+# ``node`` is the cluster's node ID: bounded by the cluster's size and ``max_nodes``.
+N = "node"
+CLUSTER_STATE_OK = family(
+    "redis_cluster_state_ok",
+    "gauge",
+    "1 if the cluster state is ok, 0 if fail (the cluster refuses queries: CLUSTERDOWN).",
+    T,
+)
+CLUSTER_SLOTS_ASSIGNED = family(
+    "redis_cluster_slots_assigned", "gauge", "Hash slots assigned to a node (of 16384).", T
+)
+CLUSTER_SLOTS_OK = family(
+    "redis_cluster_slots_ok",
+    "gauge",
+    "Hash slots served by a node not flagged failing or possibly failing.",
+    T,
+)
+CLUSTER_SLOTS_PFAIL = family(
+    "redis_cluster_slots_pfail",
+    "gauge",
+    "Hash slots served by a node flagged possibly failing (PFAIL) by the node that answered.",
+    T,
+)
+CLUSTER_SLOTS_FAIL = family(
+    "redis_cluster_slots_fail",
+    "gauge",
+    "Hash slots served by a node flagged failing (FAIL: a majority of primaries agree).",
+    T,
+)
+CLUSTER_SLOT_COVERAGE = family(
+    "redis_cluster_slot_coverage_ratio",
+    "gauge",
+    "Share of the 16384 hash slots that are served by a healthy node (slots ok / 16384).",
+    T,
+)
+CLUSTER_KNOWN_NODES = family(
+    "redis_cluster_known_nodes", "gauge", "Nodes the cluster knows, replicas included.", T
+)
+CLUSTER_SIZE = family("redis_cluster_size", "gauge", "Primaries serving at least one hash slot.", T)
+CLUSTER_CURRENT_EPOCH = family(
+    "redis_cluster_current_epoch",
+    "gauge",
+    "The cluster's current epoch; it grows with every failover and configuration change.",
+    T,
+)
+CLUSTER_NODES_UNREPORTED = family(
+    "redis_cluster_nodes_unreported",
+    "gauge",
+    "Nodes left out of the per-node series because the cluster has more than max_nodes.",
+    T,
+)
+CLUSTER_NODE_PRIMARY = family(
+    "redis_cluster_node_primary", "gauge", "1 if the node is a primary, 0 if a replica.", T, N
+)
+CLUSTER_NODE_SLOTS = family(
+    "redis_cluster_node_slots", "gauge", "Hash slots the node serves (0 for a replica).", T, N
+)
+CLUSTER_NODE_REPLICAS = family(
+    "redis_cluster_node_replicas", "gauge", "On a primary: replicas that follow it.", T, N
+)
+CLUSTER_NODE_LINK_UP = family(
+    "redis_cluster_node_link_up",
+    "gauge",
+    "1 if the cluster bus link from the node that answered to this node is connected, else 0.",
+    T,
+    N,
+)
+CLUSTER_NODE_PFAIL = family(
+    "redis_cluster_node_pfail",
+    "gauge",
+    "1 if the node that answered flags the node possibly failing (PFAIL), else 0.",
+    T,
+    N,
+)
+CLUSTER_NODE_FAIL = family(
+    "redis_cluster_node_fail",
+    "gauge",
+    "1 if the node is flagged failing (FAIL: a majority of primaries agree), else 0.",
+    T,
+    N,
+)
+
 FAMILIES = (
     INFO,
     PING,
@@ -209,4 +340,28 @@ FAMILIES = (
     STREAM_GROUP_PENDING,
     STREAM_GROUP_LAG,
     STREAM_GROUP_CONSUMERS,
+    SENTINELS,
+    SENTINELS_REACHABLE,
+    SENTINELS_MASTER_UP,
+    SENTINEL_QUORUM,
+    SENTINEL_QUORUM_OK,
+    SENTINEL_FAILOVER_IN_PROGRESS,
+    SENTINEL_MASTER_CHANGES,
+    SENTINEL_MASTER_CHANGED,
+    CLUSTER_STATE_OK,
+    CLUSTER_SLOTS_ASSIGNED,
+    CLUSTER_SLOTS_OK,
+    CLUSTER_SLOTS_PFAIL,
+    CLUSTER_SLOTS_FAIL,
+    CLUSTER_SLOT_COVERAGE,
+    CLUSTER_KNOWN_NODES,
+    CLUSTER_SIZE,
+    CLUSTER_CURRENT_EPOCH,
+    CLUSTER_NODES_UNREPORTED,
+    CLUSTER_NODE_PRIMARY,
+    CLUSTER_NODE_SLOTS,
+    CLUSTER_NODE_REPLICAS,
+    CLUSTER_NODE_LINK_UP,
+    CLUSTER_NODE_PFAIL,
+    CLUSTER_NODE_FAIL,
 )

@@ -1,11 +1,14 @@
 """Redis: round trip, role and replication, clients, memory, persistence,
-keyspace, an opt-in canary write/read, heartbeat keys and streams."""
+keyspace, an opt-in canary write/read, heartbeat keys and streams; of one server
+at a fixed address, or of the master a Sentinel group names (followed through
+failovers). A Redis Cluster target reports the cluster's state and its nodes."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import itertools
+import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -13,14 +16,15 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from pydantic import Field
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..budget import BoundedProtocol, ReadBudget
 from ..catalogue import redis as M
-from ..logs import log_change
+from ..logs import log, log_change
 from ..model import (
     Duration,
     HostPort,
@@ -32,8 +36,17 @@ from ..model import (
     TLSConfig,
     parse_host_port,
 )
-from ..probe import ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState, Reason
+from ..probe import (
+    ProbeContext,
+    ProbeError,
+    ProbeKind,
+    ProbeResult,
+    ProbeState,
+    Reason,
+    classify_error,
+)
 from ..redact import error_text
+from . import redis_cluster, redis_sentinel
 
 _MS_THRESHOLD = 1e11  # a heartbeat value above this is in milliseconds
 LINES_PER_TURN = 256
@@ -68,15 +81,77 @@ class Canary(StrictModel):
 
 
 class RedisTarget(TargetBase, PasswordMixin):
-    """One Redis server."""
+    """One Redis server (``address``), the master a Sentinel group watches
+    (``sentinels`` and ``master``), or a Redis Cluster (``cluster`` seeds). The
+    credentials and TLS settings apply to every server, Sentinel and node."""
 
-    address: HostPort
+    address: HostPort | None = None
+    sentinels: list[HostPort] | None = Field(default=None, min_length=1, max_length=16)
+    """Sentinels to ask for the master's address (one answering is enough)."""
+    master: Name | None = None
+    """The master's name in the Sentinels' configuration (``sentinel monitor NAME``)."""
+    cluster: list[HostPort] | None = Field(default=None, min_length=1, max_length=16)
+    """Cluster nodes to ask for the cluster's view (one answering is enough)."""
+    max_nodes: int = Field(default=64, ge=1, le=1000)
+    """A cluster's nodes with series of their own, at most (primaries first)."""
     username: str | None = None
     db: int = Field(default=0, ge=0, le=15)
     tls: HostTLSConfig | None = None
     canary: Canary | None = None
     heartbeats: list[HeartbeatKey] = Field(default_factory=list)
     streams: list[StreamKey] = Field(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _address_unless_another_mode(
+        cls, data: Any, handler: ModelWrapValidatorHandler[RedisTarget]
+    ) -> RedisTarget:
+        """Without ``sentinels`` or ``cluster`` the target is one server and ``address``
+        is a required field, as it was before the other modes (the other fields are
+        still checked, and their problems reported with it)."""
+        if not isinstance(data, dict) or any(data.get(k) is not None for k in _MODES):
+            return handler(data)
+        problems = [InitErrorDetails(type="missing", loc=("address",), input=data)]
+        try:
+            handler({**data, "address": "127.0.0.1:6379"})
+        except ValidationError as exc:
+            problems += [_details(e) for e in exc.errors()]
+        raise ValidationError.from_exception_data(cls.__name__, problems)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RedisTarget:
+        modes = [self.address, self.sentinels, self.cluster]
+        if sum(m is not None for m in modes) != 1:
+            raise ValueError("give exactly one of address, sentinels or cluster")
+        if self.sentinels is not None and self.master is None:
+            raise ValueError("sentinels needs master: the name the Sentinels monitor")
+        if self.sentinels is None and self.master is not None:
+            raise ValueError("master goes with sentinels")
+        if self.cluster is None and "max_nodes" in self.model_fields_set:
+            raise ValueError("max_nodes goes with cluster")
+        if self.cluster is not None:
+            keyed = [f for f in ("canary", "heartbeats", "streams", "db") if self._set(f)]
+            if keyed:
+                raise ValueError(
+                    f"{', '.join(keyed)}: not supported with cluster (a cluster target reports"
+                    " the cluster; probe a node's keys with a target of its own)"
+                )
+        return self
+
+    def _set(self, name: str) -> bool:
+        """True when the field was given a value other than its default."""
+        return name in self.model_fields_set and getattr(self, name) not in (None, [], 0)
+
+
+_MODES = ("address", "sentinels", "cluster")
+
+
+def _details(error: Any) -> InitErrorDetails:
+    """A validation error's details as pydantic takes them back (known types only)."""
+    details = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details
 
 
 def tls_kwargs(tls: TLSConfig | None) -> dict[str, Any]:
@@ -185,26 +260,109 @@ def bounded_client(
     return aioredis.Redis.from_pool(pool)
 
 
+DEFAULT_BUDGET = 1 << 20
+"""The kind's ``response_budget``: docs/redis.md, a busy, fully configured target read 82 KB."""
+PEER_SHARE = 1 / 3
+"""Of a run's deadline, what one Sentinel or cluster seed may take to answer."""
+
+
+def _fixed(budget: ReadBudget) -> Callable[[], ReadBudget]:
+    """A connection's budget getter that always gives ``budget``."""
+    return lambda: budget
+
+
 class RedisState(ProbeState):
-    """Holds the target's client (and its small connection pool) across runs."""
+    """Holds the target's clients (each with a small connection pool) across runs:
+    the server's (for a Sentinel target: the current master's, replaced when it
+    moves), and one per Sentinel or cluster seed."""
 
     def __init__(self, target: RedisTarget) -> None:
-        self.client = bounded_client(
+        self.target = target
+        self.client: aioredis.Redis | None = None
+        """The server's client; for a Sentinel target, the current master's."""
+        if target.address is not None:
+            self.client = self._client(target.address)
+        self.peer_timeout = target.timeout_s * PEER_SHARE
+        self.sentinel_budgets = [
+            ReadBudget(redis_sentinel.SENTINEL_BUDGET) for _ in target.sentinels or ()
+        ]
+        self.sentinels = [
+            self._peer_client(address, _fixed(budget))
+            for address, budget in zip(target.sentinels or (), self.sentinel_budgets, strict=True)
+        ]
+        self.tracker = redis_sentinel.MasterTracker()
+        limit = target.response_budget or DEFAULT_BUDGET
+        self.seed_budgets = [ReadBudget(limit) for _ in target.cluster or ()]
+        self.seeds = [
+            self._peer_client(address, _fixed(budget))
+            for address, budget in zip(target.cluster or (), self.seed_budgets, strict=True)
+        ]
+        self.seed_order = redis_cluster.SeedOrder(len(self.seeds))
+        self.cluster_state: str | None = None
+        """``fail`` while the cluster reports it (for the log), None while ok."""
+        self._counter = itertools.count()
+        self.canary_error: str | None = None
+        """The canary's last reply error (masked text); None while it succeeds."""
+
+    def _client(self, address: str) -> aioredis.Redis:
+        t = self.target
+        return bounded_client(
             lambda: self.budget,
-            target.address,
-            target.tls,
-            db=target.db,
-            username=target.username,
-            password=target.password_value(),
-            socket_connect_timeout=target.timeout_s,
-            socket_timeout=target.timeout_s,
+            address,
+            t.tls,
+            db=t.db,
+            username=t.username,
+            password=t.password_value(),
+            socket_connect_timeout=t.timeout_s,
+            socket_timeout=t.timeout_s,
             retry=Retry(NoBackoff(), 1),  # one reconnect: a pooled socket may be stale
             max_connections=4,
             client_name="tradeops-exporter",
         )
-        self._counter = itertools.count()
-        self.canary_error: str | None = None
-        """The canary's last reply error (masked text); None while it succeeds."""
+
+    def _peer_client(self, address: str, budget: Callable[[], ReadBudget]) -> aioredis.Redis:
+        """A Sentinel's or a cluster seed's client: answers within ``peer_timeout``,
+        a reconnect for a stale socket but no second wait for a hung peer."""
+        t = self.target
+        return bounded_client(
+            budget,
+            address,
+            t.tls,
+            username=t.username,
+            password=t.password_value(),
+            socket_connect_timeout=t.timeout_s * PEER_SHARE,
+            socket_timeout=t.timeout_s * PEER_SHARE,
+            retry=Retry(NoBackoff(), 1, supported_errors=(rexc.ConnectionError,)),
+            max_connections=2,
+            client_name="tradeops-exporter",
+        )
+
+    async def follow(self, address: str, now: float) -> aioredis.Redis:
+        """The client of the master at ``address``; a new one when the master moved."""
+        previous = self.tracker.follow(address, now)
+        if previous is not None:
+            log(
+                logging.WARNING,
+                "redis sentinel master changed",
+                kind="redis",
+                target=self.target.name,
+                master=self.target.master,
+                address=address,
+                previous=previous,
+            )
+        if self.client is None or previous is not None:
+            old, self.client = self.client, self._client(address)
+            if old is not None:
+                await old.aclose()
+        return self.client
+
+    def note_cluster(self, state: str | None) -> None:
+        """Log the cluster's state once per change."""
+        bad = None if state == "ok" else state
+        who = {"kind": "redis", "target": self.target.name}
+        messages = ("redis cluster state is not ok", "redis cluster state is ok")
+        log_change(self.cluster_state, bad, messages, who, cluster_state=bad)
+        self.cluster_state = bad
 
     def canary_token(self) -> str:
         """A value unique to this run."""
@@ -218,7 +376,10 @@ class RedisState(ProbeState):
         self.canary_error = error
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        clients = [*self.sentinels, *self.seeds]
+        if self.client is not None:
+            clients.append(self.client)
+        await asyncio.gather(*(c.aclose() for c in clients))
 
 
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
@@ -399,7 +560,9 @@ async def _keys_series(r: ProbeResult, target: RedisTarget, client: aioredis.Red
                 r.add(M.STREAM_GROUP_LAG, g.get("lag"), *labels)
 
 
-async def _canary(r: ProbeResult, target: RedisTarget, state: RedisState) -> None:
+async def _canary(
+    r: ProbeResult, target: RedisTarget, state: RedisState, client: aioredis.Redis
+) -> None:
     """SET and GET the canary key. A reply error (a read-only replica after a
     failover, OOM under ``noeviction``, an ACL without write rights) is the
     canary's failure, not the target's: success 0, no round trip, the run goes on.
@@ -409,8 +572,8 @@ async def _canary(r: ProbeResult, target: RedisTarget, state: RedisState) -> Non
     token = state.canary_token()
     start = time.perf_counter()
     try:
-        await state.client.set(key, token, px=int(target.canary.ttl * 1000))
-        back = await state.client.get(key)
+        await client.set(key, token, px=int(target.canary.ttl * 1000))
+        back = await client.get(key)
     except rexc.ResponseError as exc:
         state.note_canary(target.name, error_text(exc))
         r.add(M.CANARY_OK, False, target.name)
@@ -422,10 +585,10 @@ async def _canary(r: ProbeResult, target: RedisTarget, state: RedisState) -> Non
     r.add(M.CANARY_OK, back == token, target.name)
 
 
-async def probe(target: RedisTarget, ctx: ProbeContext[RedisState]) -> ProbeResult:
-    """Probe one Redis server."""
-    client = ctx.state.client
-    r = ProbeResult()
+async def _server_probe(
+    r: ProbeResult, target: RedisTarget, state: RedisState, client: aioredis.Redis, now: float
+) -> None:
+    """PING, INFO, the keys and the canary of one server."""
     start = time.perf_counter()
     if not await client.ping():
         raise ProbeError("protocol", "PING did not answer PONG")
@@ -433,11 +596,74 @@ async def probe(target: RedisTarget, ctx: ProbeContext[RedisState]) -> ProbeResu
     info = await client.info()
     if not isinstance(info, dict) or "redis_version" not in info:
         raise ProbeError("protocol", "INFO reply has no redis_version")
-    _server_series(r, target.name, info, ctx.now())
+    _server_series(r, target.name, info, now)
     _replication_series(r, target.name, info)
     await _keys_series(r, target, client)
     if target.canary is not None:
-        await _canary(r, target, ctx.state)
+        await _canary(r, target, state, client)
+
+
+def _margin(target: RedisTarget) -> float:
+    """How long before the run's deadline the master's part stops, so that the
+    Sentinels' series survive a hung master as partial results."""
+    return max(0.02, target.timeout_s * 0.1)
+
+
+async def _sentinel_probe(target: RedisTarget, ctx: ProbeContext[RedisState]) -> ProbeResult:
+    """Ask the Sentinels where the master is, follow it there and probe it."""
+    state = ctx.state
+    assert target.sentinels is not None and target.master is not None
+    results = await redis_sentinel.ask_all(
+        state.sentinels, state.sentinel_budgets, target.master, state.peer_timeout
+    )
+    answers = [a for a in results if isinstance(a, redis_sentinel.SentinelAnswer)]
+    sentinels = ProbeResult()
+    if not answers:
+        redis_sentinel.series(sentinels, target.name, results, state.tracker)
+        exc = redis_sentinel.failure(results, target.master)
+        reason = classify_error(exc, classify)
+        raise ProbeError(reason, f"no Sentinel answered: {error_text(exc)}", sentinels) from exc
+    chosen = redis_sentinel.choose(answers)
+    client = await state.follow(chosen.address, ctx.now())
+    redis_sentinel.series(sentinels, target.name, results, state.tracker)
+    r = ProbeResult(list(sentinels.samples))
+    try:
+        async with asyncio.timeout_at(ctx.deadline - _margin(target)):
+            await _server_probe(r, target, state, client, ctx.now())
+    except Exception as exc:
+        reason = classify_error(exc, classify)
+        message = f"master {chosen.address}: {error_text(exc)}"
+        raise ProbeError(reason, message, sentinels) from exc
+    return r
+
+
+async def _cluster_probe(target: RedisTarget, ctx: ProbeContext[RedisState]) -> ProbeResult:
+    """Ask a seed for the cluster's state and nodes."""
+    state = ctx.state
+    loop = asyncio.get_running_loop()
+    info, nodes = await redis_cluster.ask_seeds(
+        state.seeds,
+        state.seed_budgets,
+        state.seed_order,
+        state.peer_timeout,
+        lambda: ctx.deadline - loop.time(),
+    )
+    r = ProbeResult()
+    redis_cluster.cluster_series(r, target.name, info)
+    redis_cluster.node_series(r, target.name, nodes, target.max_nodes)
+    state.note_cluster(info.get("cluster_state"))
+    return r
+
+
+async def probe(target: RedisTarget, ctx: ProbeContext[RedisState]) -> ProbeResult:
+    """Probe one Redis server, the master its Sentinels name, or a cluster."""
+    if target.sentinels is not None:
+        return await _sentinel_probe(target, ctx)
+    if target.cluster is not None:
+        return await _cluster_probe(target, ctx)
+    assert ctx.state.client is not None
+    r = ProbeResult()
+    await _server_probe(r, target, ctx.state, ctx.state.client, ctx.now())
     return r
 
 
@@ -449,5 +675,5 @@ KIND: ProbeKind[RedisTarget, RedisState] = ProbeKind(
     address_field="address",
     example_address="127.0.0.1:6379",
     classify=classify,
-    response_budget=1 << 20,  # docs/redis.md: a busy, fully configured target read 82 KB
+    response_budget=DEFAULT_BUDGET,
 )

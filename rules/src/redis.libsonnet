@@ -1,5 +1,6 @@
 // Redis: the server answering, replication, memory and evictions, persistence,
-// connections, the canary write, the platform's heartbeat keys and stream
+// connections, Sentinel failovers and quorum, Redis Cluster state, coverage and
+// nodes, the canary write, the platform's heartbeat keys and stream
 // consumer groups. "Down / failing" alerts page at any hour; heartbeats and
 // stream groups are gated on the calendar (an idle market writes nothing).
 local a = import '../../bundle/lib/alerts.libsonnet';
@@ -150,6 +151,63 @@ local a = import '../../bundle/lib/alerts.libsonnet';
             'for': '5m',
             summary: 'Redis client connections are close to maxclients.',
             description: 'Redis {{ $labels.target }} has used {{ $value | humanizePercentage }} of maxclients for 5 minutes: new connections are rejected once it is full (a connection leak, or a client fleet grown past the limit).',
+          }),
+        ]),
+        a.group('tradeops-redis-ha', [
+          alert({
+            name: 'RedisSentinelMasterChanged',
+            severity: 'warning',
+            expr: 'increase(tradeops_redis_sentinel_master_changes_total{%(selector)s}[%(w)s]) > 0' % (c { w: w('15m') }),
+            'for': '30s',
+            summary: 'Sentinel failed a Redis master over to another server.',
+            description: 'The Sentinels of {{ $labels.target }} moved its master to another server (moves in the last 15 minutes: {{ $value | printf "%.0f" }}); the exporter follows it and logs the new address. Check that writers followed too, and why the old master failed.',
+          }),
+          alert({
+            name: 'RedisSentinelQuorumLost',
+            severity: 'warning',
+            expr: 'tradeops_redis_sentinel_quorum_ok{%(selector)s} == 0' % c,
+            'for': '2m',
+            summary: 'Redis Sentinel could not fail the master over.',
+            description: 'No Sentinel of {{ $labels.target }} that answers can reach the quorum and the majority needed to authorise a failover (CKQUORUM) for 2 minutes: if the master fails now, nothing promotes a replica and Redis stays down.',
+          }),
+          alert({
+            name: 'RedisSentinelUnreachable',
+            severity: 'warning',
+            expr: |||
+              tradeops_redis_sentinel_sentinels_reachable{%(selector)s}
+              < tradeops_redis_sentinel_sentinels{%(selector)s}
+            ||| % c,
+            'for': '5m',
+            summary: 'A Redis Sentinel does not answer.',
+            description: 'Only {{ $value | printf "%.0f" }} of the configured Sentinels of {{ $labels.target }} have answered for 5 minutes: the group has less margin before it loses its quorum, and clients that list the silent Sentinel first wait on it.',
+          }),
+          alert({
+            name: 'RedisClusterStateFail',
+            severity: 'critical',
+            expr: 'tradeops_redis_cluster_state_ok{%(selector)s} == 0' % c,
+            'for': '1m',
+            summary: 'A Redis Cluster is in state fail and refuses queries.',
+            description: 'Redis Cluster {{ $labels.target }} has reported cluster_state fail for 1 minute: its nodes answer CLUSTERDOWN to every query (hash slots without a reachable primary, or a minority partition). tradeops_redis_cluster_node_fail names the failed node.',
+          }),
+          alert({
+            name: 'RedisClusterSlotsUncovered',
+            severity: 'critical',
+            expr: |||
+              tradeops_redis_cluster_slot_coverage_ratio{%(selector)s} < 1
+              and on (job, instance, target)
+              tradeops_redis_cluster_state_ok{%(selector)s} == 1
+            ||| % c,
+            'for': '1m',
+            summary: 'Hash slots of a Redis Cluster have no healthy node.',
+            description: 'Redis Cluster {{ $labels.target }} has served only {{ $value | humanizePercentage }} of its hash slots from a healthy node for 1 minute while it still says ok (cluster-require-full-coverage no): keys in the other slots cannot be read or written.',
+          }),
+          alert({
+            name: 'RedisClusterNodeFailed',
+            severity: 'warning',
+            expr: 'tradeops_redis_cluster_node_fail{%(selector)s} == 1' % c,
+            'for': '1m',
+            summary: 'A Redis Cluster node is flagged failing.',
+            description: 'Node {{ $labels.node }} of Redis Cluster {{ $labels.target }} has been flagged FAIL by a majority of primaries for 1 minute: a primary was failed over (or its slots are down), a replica no longer protects its primary.',
           }),
         ]),
         a.group('tradeops-redis-keys', [
