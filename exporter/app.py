@@ -75,7 +75,12 @@ def _probe_timeout(module: ModuleConfig, scrape_timeout: str | None) -> float:
 
 
 class Exporter:
-    """Ties the pieces together; the HTTP server and the CLI drive it."""
+    """Ties the pieces together; the HTTP server and the CLI drive it.
+
+    It lives on one event loop, the probe loop: its methods, the scheduler and the
+    config are used there only (the HTTP thread's handlers submit their calls through
+    ``exporter.server.ProbeLoop``). ``store`` alone is read from other threads.
+    """
 
     def __init__(self, config_path: str, now: Callable[[], float] = time.time) -> None:
         self.config_path = config_path
@@ -175,10 +180,22 @@ class Exporter:
             raise ProbeRequestError(400, f"unknown module {name!r}")
         return module
 
-    async def probe(self, module_name: str, target: str, scrape_timeout: str | None) -> str:
+    async def probe(
+        self,
+        module_name: str,
+        target: str,
+        scrape_timeout: str | None,
+        arrived: float | None = None,
+    ) -> str:
         """Run one probe on demand; returns exposition text. Failures are series,
-        bad requests raise ProbeRequestError."""
-        arrived = asyncio.get_running_loop().time()  # a wait for a probe slot counts too
+        bad requests raise ProbeRequestError.
+
+        ``arrived`` is when the request arrived (``time.monotonic()``, every loop's
+        clock; default now): its deadline counts from then, a wait for a probe slot
+        or for this loop's turn included.
+        """
+        if arrived is None:
+            arrived = asyncio.get_running_loop().time()
         try:
             module = self._module(module_name)
         except ProbeRequestError:

@@ -4,6 +4,16 @@ concatenates them for ``/metrics``.
 A target's text is rendered when its result arrives; a scrape copies bytes. The
 whole body is cached and rebuilt only when some target's snapshot changed, so a
 hung target or a large target never slows a scrape down.
+
+Threads: ``SnapshotStore`` is the one object both loops of the exporter process
+share. The probe loop (runners, the calendar series, the exporter's own series)
+and the HTTP thread (the connection series, on scrape) ``put`` and ``remove``; the
+HTTP thread reads ``body`` and ``gzip_body``. A ``TargetSnapshot`` and its ``text``
+are never changed once put (a change is a new snapshot replacing the entry), so a
+body can be assembled from them without holding the store's lock: the lock guards
+the dictionary and its generation for a few dictionary operations at a time, and
+a second lock lets one rebuild (and one gzip) run at a time, so a ``put`` never
+waits for a body to be assembled.
 """
 
 from __future__ import annotations
@@ -35,20 +45,20 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels(names: Iterable[str], values: Iterable[str]) -> str:
-    inner = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+def _labels(names: Iterable[str], escaped: Iterable[str]) -> str:
+    inner = ",".join(f'{n}="{v}"' for n, v in zip(names, escaped, strict=True))
     return "{" + inner + "}" if inner else ""
 
 
-def _render_histogram(s: HistogramSample) -> str:
+def _render_histogram(s: HistogramSample, escaped: tuple[str, ...]) -> str:
     f = s.family
     lines = []
     for bound, count in zip(f.buckets, s.cumulative_counts, strict=True):
-        lbl = _labels((*f.labels, "le"), (*s.labels, format_value(bound)))
+        lbl = _labels((*f.labels, "le"), (*escaped, format_value(bound)))
         lines.append(f"{f.name}_bucket{lbl} {count}\n")
-    lbl_inf = _labels((*f.labels, "le"), (*s.labels, "+Inf"))
+    lbl_inf = _labels((*f.labels, "le"), (*escaped, "+Inf"))
     lines.append(f"{f.name}_bucket{lbl_inf} {s.count}\n")
-    plain = _labels(f.labels, s.labels)
+    plain = _labels(f.labels, escaped)
     lines.append(f"{f.name}_sum{plain} {format_value(s.sum)}\n")
     lines.append(f"{f.name}_count{plain} {s.count}\n")
     return "".join(lines)
@@ -70,24 +80,36 @@ def _template(f: Family) -> str:
 
 
 def _escape_fast(value: str) -> str:
+    if not value.isascii():
+        value = _utf8(value)
     if "\\" in value or '"' in value or "\n" in value:
         return _escape(value)
+    return value
+
+
+def _utf8(value: str) -> str:
+    """``value`` with each lone surrogate (from bytes decoded with ``surrogateescape``)
+    replaced by U+FFFD: UTF-8 cannot encode them, and one would fail every scrape."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
     return value
 
 
 def render(samples: Iterable[Sample | HistogramSample]) -> dict[str, str]:
     """Render samples into exposition lines grouped by family name.
 
-    A repeated label set keeps its last value, so a probe cannot produce a
-    duplicate series.
+    A repeated label set (as rendered) keeps its last value, so a probe cannot
+    produce a duplicate series.
     """
     seen: dict[tuple[str, tuple[str, ...]], str] = {}
     for s in samples:
+        values = tuple(map(_escape_fast, s.labels))
         if isinstance(s, HistogramSample):
-            seen[(s.family.name, s.labels)] = _render_histogram(s)
+            seen[(s.family.name, values)] = _render_histogram(s, values)
         else:
-            values = tuple(map(_escape_fast, s.labels))
-            seen[(s.family.name, s.labels)] = _template(s.family) % (
+            seen[(s.family.name, values)] = _template(s.family) % (
                 *values,
                 format_value(s.value),
             )
@@ -120,11 +142,17 @@ def assemble(
 
 
 class SnapshotStore:
-    """Latest snapshot per target and the cached exposition body built from them."""
+    """Latest snapshot per target and the cached exposition body built from them.
+
+    Safe to use from several threads (see the module's docstring).
+    """
 
     def __init__(self) -> None:
         self._snapshots: dict[tuple[str, str], TargetSnapshot] = {}
         self._lock = threading.Lock()
+        """Guards ``_snapshots`` and ``_generation``; held for dictionary operations only."""
+        self._build_lock = threading.Lock()
+        """Guards the cached bodies and their generations; held while one is rebuilt."""
         self._generation = 0
         self._cached_generation = -1
         self._body = b""
@@ -145,25 +173,35 @@ class SnapshotStore:
 
     def get(self, kind: str, target: str) -> TargetSnapshot | None:
         """The target's latest snapshot, if any."""
-        return self._snapshots.get((kind, target))
+        with self._lock:
+            return self._snapshots.get((kind, target))
 
     def body(self) -> bytes:
         """The concatenated exposition text of every target (cached)."""
-        with self._lock:
-            if self._cached_generation != self._generation:
-                by_family: dict[str, list[str]] = {}
-                for key in sorted(self._snapshots):
-                    for name, text in self._snapshots[key].text.items():
-                        by_family.setdefault(name, []).append(text)
-                self._body = assemble(by_family).encode()
-                self._cached_generation = self._generation
-            return self._body
+        with self._build_lock:
+            return self._current_body()
 
     def gzip_body(self) -> bytes:
         """``body()`` compressed with gzip level 1 (cached per generation)."""
-        body = self.body()
-        with self._lock:
+        with self._build_lock:
+            body = self._current_body()
             if self._gzip_generation != self._cached_generation:
                 self._gzip_body = gzip.compress(body, compresslevel=1)
                 self._gzip_generation = self._cached_generation
             return self._gzip_body
+
+    def _current_body(self) -> bytes:
+        """The body of the latest generation, rebuilt if it is stale (``_build_lock``
+        held): the snapshots are taken under ``_lock``, assembled outside it."""
+        with self._lock:
+            generation = self._generation
+            if generation == self._cached_generation:
+                return self._body
+            snapshots = [self._snapshots[key] for key in sorted(self._snapshots)]
+        by_family: dict[str, list[str]] = {}
+        for snap in snapshots:
+            for name, text in snap.text.items():
+                by_family.setdefault(name, []).append(text)
+        self._body = assemble(by_family).encode()
+        self._cached_generation = generation
+        return self._body

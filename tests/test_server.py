@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
@@ -12,10 +16,14 @@ from unittest.mock import ANY
 import aiohttp
 import pytest
 
+from exporter import config as cfg
+from exporter.app import Exporter, ProbeRequestError
+from exporter.server import HTTPLimits, HTTPThread, ProbeLoop, build_app
 from stack import Redis
 from stack.sim_eventbus import EventBusSim
 
 from .helpers import Running, eventually, parse, ran, value, with_label
+from .hostile import hostile_peer
 
 Factory = Callable[..., Any]
 
@@ -268,3 +276,155 @@ modules:
         assert value(m, "tradeops_eventbus_queue_capacity", target=sim.url) is not None
     finally:
         await sim.stop()
+
+
+@contextmanager
+def _loop_in_a_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """Another event loop, running in a thread of its own (as the probe loop is to the
+    HTTP thread)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+async def test_probe_loop_runs_the_work_on_its_loop() -> None:
+    """The result and the exception come back; a cancelled caller cancels the work
+    there, unless shielded (a reload), which runs to its end."""
+    with _loop_in_a_thread() as other:
+        probe_loop = ProbeLoop(other)
+
+        async def where() -> asyncio.AbstractEventLoop:
+            return asyncio.get_running_loop()
+
+        async def bad() -> None:
+            raise ProbeRequestError(403, "denied")
+
+        assert await probe_loop.run(where()) is other
+        assert await ProbeLoop().run(where()) is asyncio.get_running_loop()
+        with pytest.raises(ProbeRequestError, match="denied"):
+            await probe_loop.run(bad())
+
+        started, cancelled, finished = threading.Event(), threading.Event(), threading.Event()
+
+        async def work(seconds: float) -> int:
+            started.set()
+            try:
+                await asyncio.sleep(seconds)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            finished.set()
+            return 1
+
+        for shield in (False, True):
+            for event in (started, cancelled, finished):
+                event.clear()
+            caller = asyncio.create_task(probe_loop.run(work(0.5), shield=shield))
+            assert await asyncio.to_thread(started.wait, 5)
+            caller.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+            ended, not_ended = (finished, cancelled) if shield else (cancelled, finished)
+            assert await asyncio.to_thread(ended.wait, 5), f"shield={shield}"
+            assert not not_ended.is_set(), f"shield={shield}"
+
+
+async def test_http_thread_serves_and_stops(tmp_path: Path) -> None:
+    """/metrics from the HTTP thread, the rest on this (the probe) loop; a second server
+    on the same port fails to start with the listener's error; stopping ends each thread."""
+    path = tmp_path / "config.yml"
+    path.write_text(MODULES)
+    exporter = Exporter(str(path))
+    await exporter.start(cfg.load(path))
+    threads = threading.active_count()
+    app = build_app(exporter, None, ProbeLoop(asyncio.get_running_loop()))
+    http = HTTPThread(app, "127.0.0.1", 0, HTTPLimits())
+    try:
+        site = await http.start()
+        url = f"http://127.0.0.1:{site.port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/metrics") as resp:
+                m = parse(await resp.text())
+            async with session.post(url + "/-/reload") as resp:
+                assert (resp.status, await resp.text()) == (200, "config reloaded\n")
+            for path_ in ("/-/healthy", "/-/ready", "/"):
+                async with session.get(url + path_) as resp:
+                    assert resp.status == 200, path_
+        assert value(m, "tradeops_exporter_http_connections") == 1
+        assert http.thread.is_alive() and threading.active_count() == threads + 1
+        scrape = _InThread(lambda: _timed_get(url + "/metrics"))
+        time.sleep(0.5)  # this loop, the probe loop, held: no turn for anything on it
+        seconds, status = scrape.result()
+        assert status == 200 and seconds < 0.4
+        taken = HTTPThread(build_app(exporter), "127.0.0.1", site.port, HTTPLimits())
+        with pytest.raises(OSError):
+            await taken.start()
+        await taken.stop()
+        assert not taken.thread.is_alive()
+    finally:
+        await http.stop()
+        await exporter.stop()
+    assert not http.thread.is_alive()
+    assert threading.active_count() == threads
+
+
+class _InThread(threading.Thread):
+    """Calls ``fn`` in a thread started at once; ``result()`` joins and returns it."""
+
+    def __init__(self, fn: Callable[[], tuple[float, int]]) -> None:
+        super().__init__()
+        self._fn = fn
+        self._result: tuple[float, int] | None = None
+        self.start()
+
+    def run(self) -> None:
+        self._result = self._fn()
+
+    def result(self) -> tuple[float, int]:
+        self.join(10)
+        assert self._result is not None
+        return self._result
+
+
+def _timed_get(url: str, **headers: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+        r.read()
+        return time.perf_counter() - start, r.status
+
+
+async def test_probe_deadline_counts_from_its_arrival_on_the_http_thread(
+    tmp_path: Path,
+) -> None:
+    """A /probe that arrives while the probe loop is held 0.6 s: its 0.7 s run (1.2 s
+    header minus the margin) counts from its arrival, so it answers in time."""
+    path = tmp_path / "config.yml"
+    path.write_text(MODULES)
+    exporter = Exporter(str(path))
+    await exporter.start(cfg.load(path))
+    http = HTTPThread(
+        build_app(exporter, None, ProbeLoop(asyncio.get_running_loop())),
+        "127.0.0.1",
+        0,
+        HTTPLimits(),
+    )
+    try:
+        port = (await http.start()).port
+        async with hostile_peer("silent") as peer:
+            url = f"http://127.0.0.1:{port}/probe?module=redis_local&target={peer.address}"
+            request = _InThread(
+                lambda: _timed_get(url, **{"X-Prometheus-Scrape-Timeout-Seconds": "1.2"})
+            )
+            time.sleep(0.6)  # the probe loop held as the request arrives
+            seconds, status = await asyncio.to_thread(request.result)
+    finally:
+        await http.stop()
+        await exporter.stop()
+    assert status == 200
+    assert 0.6 < seconds < 1.1  # before: the 0.6 s wait, then 0.7 s of probe
