@@ -116,3 +116,72 @@ def timescale_lite(stack_root: Path) -> Iterator[TimescaleLite]:
     report(f"timescale (PGlite): start to first query {time.monotonic() - start:.1f} s")
     yield server
     server.stop()
+
+
+from stack.kafka_cluster import TansuBroker, TansuCluster, TLSTansu  # noqa: E402
+
+from .fixtures_eventbus import Certs, make_certs  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_certs(stack_root: Path) -> Certs:
+    """A CA and a certificate for 127.0.0.1 it signed, for the TLS brokers."""
+    directory = stack_root / "kafka-certs"
+    directory.mkdir(parents=True, exist_ok=True)
+    return make_certs(directory)
+
+
+@pytest.fixture(scope="session")
+def tansu_cluster(stack_root: Path) -> Iterator[TansuCluster]:
+    """Three real Tansu brokers shown as one cluster (``stack.kafka_cluster``), shared
+    by the session: tests use their own topics and groups, and put back any broker
+    they stop or pause."""
+    cluster = TansuCluster(stack_root / "tansu-cluster").start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_tansu(stack_root: Path, kafka_certs: Certs) -> Iterator[TLSTansu]:
+    """A real Tansu reached over TLS only (certificate signed by ``kafka_certs.ca``)."""
+    server = TLSTansu(stack_root / "tansu-tls", kafka_certs.cert, kafka_certs.key).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sasl_tansu(stack_root: Path) -> Iterator[TansuBroker]:
+    """A real Tansu that requires a SCRAM login and (as every Tansu 0.6) knows no user."""
+    server = TansuBroker(stack_root / "tansu-sasl", authentication=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_sasl_tansu(stack_root: Path, kafka_certs: Certs) -> Iterator[TLSTansu]:
+    """``sasl_tansu`` reached over TLS only."""
+    root = stack_root / "tansu-tls-sasl"
+    server = TLSTansu(root, kafka_certs.cert, kafka_certs.key, authentication=True).start()
+    yield server
+    server.stop()
+
+
+from stack import PgBouncer  # noqa: E402
+from stack.pgbouncer import PoolMode  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pgbouncers(postgres_server: Postgres, stack_root: Path) -> Iterator[dict[PoolMode, PgBouncer]]:
+    """PgBouncer (Debian's 1.18, stock settings, the superuser's login) in front of
+    ``postgres_server``, one per pool mode: session, transaction and statement. Its
+    pools are per database and user: tests that count server connections use a
+    database of their own."""
+    modes: tuple[PoolMode, ...] = ("session", "transaction", "statement")
+    started: dict[PoolMode, PgBouncer] = {}
+    try:
+        for mode in modes:
+            started[mode] = PgBouncer(stack_root, postgres_server, mode).start()
+        yield started
+    finally:
+        for bouncer in started.values():
+            bouncer.stop()

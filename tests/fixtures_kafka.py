@@ -3,13 +3,18 @@
 The test broker (Tansu) reports a partition's log end as the base offset of its
 last record batch + 1, so every produce here sends one record per batch
 (sequential ``send_and_wait``) to keep offsets exact.
+
+Every helper takes aiokafka client settings as keywords (``**client``), such as
+``tls_client(ca)``'s, for a broker reached over TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -20,9 +25,16 @@ from aiokafka.protocol.admin import DeleteGroupsRequest
 TIMEOUT_MS = 10_000
 
 
-async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def tls_client(ca: Path) -> dict[str, Any]:
+    """Client settings for a broker whose certificate ``ca`` signed."""
+    return {"security_protocol": "SSL", "ssl_context": ssl.create_default_context(cafile=ca)}
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int, **client: Any) -> None:
     """Create a topic with ``partitions`` partitions (replication factor 1)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS, **client
+    )
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -30,9 +42,11 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
+async def produce(bootstrap: str, topic: str, counts: dict[int, int], **client: Any) -> None:
     """Send ``counts[partition]`` records to each partition, one record per batch."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS, **client
+    )
     await producer.start()
     try:
         for partition, n in counts.items():
@@ -42,13 +56,16 @@ async def produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
         await producer.stop()
 
 
-async def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+async def commit(
+    bootstrap: str, group: str, offsets: dict[tuple[str, int], int], **client: Any
+) -> None:
     """Commit offsets for ``group`` without joining it (the group has no members)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         request_timeout_ms=TIMEOUT_MS,
+        **client,
     )
     await consumer.start()
     try:
@@ -111,9 +128,11 @@ async def log_offsets(
     return by_partition[0], by_partition[1]
 
 
-async def describe_cluster(bootstrap: str) -> dict[str, Any]:
+async def describe_cluster(bootstrap: str, **client: Any) -> dict[str, Any]:
     """The brokers and controller, as aiokafka's admin client reports them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS, **client
+    )
     await admin.start()
     try:
         cluster: dict[str, Any] = await admin.describe_cluster()

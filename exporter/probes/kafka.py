@@ -209,6 +209,9 @@ class KafkaState(ProbeState):
         self.target = target
         self.ssl_context = target.tls.context() if target.tls is not None else None
         self.client: BoundedClient | None = None
+        self.bootstrap_until: float | None = None
+        """``loop.time()`` by which a bootstrap in this run must be done (set by the
+        probe: the end of the run's requests, so a hung server is named in the error)."""
         self.requests = 0
         self.requests_total = 0
         self.tables: dict[tuple[str, int], OffsetTable] = {}
@@ -277,6 +280,7 @@ class KafkaState(ProbeState):
             metadata_max_age_ms=24 * 3600 * 1000,  # the probe fetches metadata itself
             **self._settings(),
         )
+        client.bootstrap_until = self.bootstrap_until
         self.count(1)
         try:
             await client.bootstrap()
@@ -405,8 +409,8 @@ class Reach:
     """``loop.time()`` by which every request is done (see ``_requests_end``)."""
     failed: dict[int, str] = field(default_factory=dict)
     """Broker id -> what failed (masked); a failed broker is not asked again this cycle."""
-    errors: list[BaseException] = field(default_factory=list)
-    """The failures' exceptions, first first: the run's error when every broker failed."""
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    """Broker id -> the exception of its first failure."""
 
     def share(self, phases_left: int) -> float:
         """Seconds one request of a phase followed by ``phases_left - 1`` others may wait."""
@@ -416,11 +420,14 @@ class Reach:
         """Note that ``node`` failed ``what`` (the first failure per broker is kept)."""
         if node not in self.failed:
             self.failed[node] = f"{what}: {detail or describe(exc)}"
-            self.errors.append(exc)
+            self.errors[node] = exc
 
     def error(self) -> ProbeError:
-        """The run's error once no broker answered: the first failure's reason."""
-        reason = classify_error(self.errors[0], classify) if self.errors else "protocol"
+        """The run's error once no broker answered, with the reason of the broker with
+        the lowest id: brokers are asked in random order, and brokers failing for
+        different reasons must still give one reason on every run."""
+        first = self.errors.get(min(self.errors)) if self.errors else None
+        reason = classify_error(first, classify) if first is not None else "protocol"
         detail = "; ".join(f"broker {n}: {e}" for n, e in sorted(self.failed.items()))
         return ProbeError(reason, f"no broker answered: {detail}")
 
@@ -919,8 +926,9 @@ async def probe(target: KafkaTarget, ctx: ProbeContext[KafkaState]) -> ProbeResu
     """Probe one Kafka cluster."""
     st = ctx.state
     st.requests = 0
+    st.bootstrap_until = _requests_end(ctx.deadline, target.timeout_s)
     await st.connect()
-    reach = Reach(_requests_end(ctx.deadline, target.timeout_s))
+    reach = Reach(st.bootstrap_until)
     cluster = await _metadata(st, target, reach)
     groups = await _list_groups(st, target, cluster, reach)
     brokers = [b[0] for b in cluster.brokers]

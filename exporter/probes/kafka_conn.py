@@ -34,7 +34,7 @@ from typing import Any
 
 import aiokafka.errors as kerr
 from aiokafka.client import AIOKafkaClient, ConnectionGroup
-from aiokafka.conn import AIOKafkaConnection
+from aiokafka.conn import AIOKafkaConnection, collect_hosts
 from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.util import create_task
 
@@ -227,12 +227,18 @@ class BoundedClient(AIOKafkaClient):  # type: ignore[misc]
     """An ``AIOKafkaClient`` whose connections are ``BoundedConnection``s on ``budget``.
 
     ``send`` raises ``NodeNotReadyError`` with the connection's failure as its cause,
-    and ``bootstrap`` raises ``KafkaConnectionError`` from the last server's failure.
+    and ``bootstrap`` raises ``KafkaConnectionError`` from the first configured server's
+    failure.
     """
 
     budget: ReadBudget
     failures: dict[tuple[Any, Any], BaseException]
     """Why the last connection to (node, group) failed, until one succeeds."""
+    _conn_locks: dict[tuple[Any, Any], asyncio.Lock]
+    """One lock per (node, group): connecting to one broker never waits for another."""
+    bootstrap_until: float | None
+    """``loop.time()`` by which ``bootstrap`` must be done (None: its start plus
+    ``request_timeout_ms``)."""
     _sync_task: Any
     _loop: Any
 
@@ -257,6 +263,8 @@ class BoundedClient(AIOKafkaClient):  # type: ignore[misc]
         self.budget = budget
         self.failures = {}
         self.background_metadata = True
+        self.bootstrap_until = None
+        self._conn_locks = {}
 
     def force_metadata_update(self) -> Any:
         """aiokafka's, or (without ``background_metadata``) nothing: done at once."""
@@ -288,23 +296,27 @@ class BoundedClient(AIOKafkaClient):  # type: ignore[misc]
         return conn
 
     async def bootstrap(self) -> None:
-        """aiokafka's bootstrap over bounded connections, failing with the last cause."""
-        last: BaseException | None = None
-        for host, port, _ in self.hosts:
+        """aiokafka's bootstrap over bounded connections, in aiokafka's random order,
+        each server given an equal share of the time left (until ``bootstrap_until``),
+        so one hung server does not use up the time of the others.
+
+        When none answers, ``KafkaConnectionError`` is raised from the failure of the
+        first server in the configured order: servers failing for different reasons
+        give one reason on every run, whatever order they were tried in.
+        """
+        loop = asyncio.get_running_loop()
+        end = self.bootstrap_until
+        if end is None:
+            end = loop.time() + self._request_timeout_ms / 1000
+        hosts = list(self.hosts)
+        failures: dict[tuple[str, int], BaseException] = {}
+        for i, (host, port, _) in enumerate(hosts):
+            seconds = max(0.0, end - loop.time()) / (len(hosts) - i)
             try:
-                conn = await self._open(host, port, max_idle_ms=self._connections_max_idle_ms)
+                conn, metadata = await self._ask_metadata(host, port, seconds)
             except (TimeoutError, OSError, kerr.KafkaError) as err:
-                last = err
+                failures[(host, port)] = err
                 continue
-            try:
-                metadata = await conn.send(MetadataRequest([]))
-            except (TimeoutError, kerr.KafkaError) as err:
-                last = err
-                conn.close()
-                continue
-            except BaseException:  # cancelled at the run's deadline: aiokafka leaks it
-                conn.close()
-                raise
             # asked for no topics: a broker that lists some anyway is not read for them
             self.cluster.update_metadata(BrokersOnly(metadata))
             if not len(self.cluster.brokers()):  # kept until the cluster shows brokers
@@ -313,17 +325,42 @@ class BoundedClient(AIOKafkaClient):  # type: ignore[misc]
                 conn.close()
             break
         else:
-            cause = describe(last) if last is not None else "no bootstrap server"
+            configured = [(h, p) for h, p, _ in collect_hosts(self._bootstrap_servers, False)]
+            first = next((failures[a] for a in configured if a in failures), None)
+            cause = describe(first) if first is not None else "no bootstrap server"
             raise kerr.KafkaConnectionError(
-                f"Unable to bootstrap; the last server: {cause}"
-            ) from last
+                f"Unable to bootstrap ({len(failures)} of {len(hosts)} servers failed);"
+                f" the first configured: {cause}"
+            ) from first
         if self._sync_task is None and self.background_metadata:
             self._sync_task = create_task(self._md_synchronizer())
+
+    async def _ask_metadata(
+        self, host: str, port: int, seconds: float
+    ) -> tuple[BoundedConnection, Any]:
+        """A bounded connection to one bootstrap server and its Metadata answer (about
+        no topic), within ``seconds``; the connection is closed when that fails."""
+        conn: BoundedConnection | None = None
+        try:
+            async with asyncio.timeout(seconds):
+                conn = await self._open(host, port, max_idle_ms=self._connections_max_idle_ms)
+                metadata = await conn.send(MetadataRequest([]))
+        except TimeoutError as err:
+            if conn is not None:
+                conn.close()
+            raise TimeoutError(f"no answer within {seconds:.2f}s") from err
+        except BaseException:  # also cancelled at the run's deadline: aiokafka leaks it
+            if conn is not None:
+                conn.close()
+            raise
+        return conn, metadata
 
     async def _get_conn(
         self, node_id: Any, *, group: Any = ConnectionGroup.DEFAULT, no_hint: bool = False
     ) -> BoundedConnection | None:
-        """aiokafka's, opening a bounded connection and keeping why it failed."""
+        """aiokafka's, opening a bounded connection and keeping why it failed, under a
+        lock per connection rather than aiokafka's one lock for all: a broker whose
+        connection hangs must not hold up connecting to the others."""
         conn_id = (node_id, group)
         conn = self._conns.get(conn_id)
         if conn is not None:
@@ -334,7 +371,7 @@ class BoundedClient(AIOKafkaClient):  # type: ignore[misc]
             broker = self.cluster.broker_metadata(node_id)
             if broker is None:
                 raise kerr.StaleMetadata(f"Broker id {node_id} not in current metadata")
-            async with self._get_conn_lock:
+            async with self._conn_locks.setdefault(conn_id, asyncio.Lock()):
                 if conn_id in self._conns:
                     return self._conns[conn_id]  # type: ignore[no-any-return]
                 self._conns[conn_id] = await self._open(
