@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 DEBIAN_PACKAGES=(
     redis-server postgresql postgresql-client prometheus prometheus-alertmanager
     jsonnet pgbackrest prometheus-redis-exporter prometheus-postgres-exporter
-    g++ openssl docker-compose
+    g++ openssl docker-compose pgbouncer
 )
 
 missing=()

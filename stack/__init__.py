@@ -1,5 +1,6 @@
 """The local stack: real services on free loopback ports, for tests, benchmarks and the demo."""
 
+from .pgbouncer import PgBouncer
 from .pglite import TimescaleLite
 from .services import (
     Alertmanager,
@@ -17,6 +18,7 @@ from .services import (
 __all__ = [
     "Alertmanager",
     "Exporter",
+    "PgBouncer",
     "Postgres",
     "Prometheus",
     "Redis",

@@ -6,6 +6,8 @@ extension is installed, hypertable chunk counts and sizes and background jobs.
 The statements live in :mod:`.timescale_sql`. Every connection the pool opens
 goes through :class:`_BoundedLoop`: what the server sends is charged to the run's
 response budget, and bytes that do not frame as PostgreSQL's end the connection.
+A run is one read-only transaction that sets its own limits (``SET LOCAL``), so
+that it works through PgBouncer in session and transaction pooling.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import ssl
 import struct
 import time
@@ -45,6 +48,9 @@ BATCH = 50
 CLOSE_TIMEOUT = 0.5
 """How long a connection closed at the end of a run (``keep_connection: false``) may
 take to say goodbye before it is aborted."""
+LOGIN_MARGIN = 0.1
+"""How long before the deadline a login held by PgBouncer is given up (at most a
+tenth of the timeout), so that the run names the refusal it is waiting on."""
 RESPONSE_BUDGET = 4 << 20
 """The kind's default ``response_budget``: a run at the default limits (500
 hypertables, 500 jobs) with 1000 watched tables, names near 63 bytes, receives
@@ -97,13 +103,15 @@ class TimescaleTarget(TargetBase, PasswordMixin):
     sslmode: SSLMode = "prefer"
     tls: HostTLSConfig | None = None
     statement_timeout: Duration | None = None
-    """Server- and client-side limit on each statement; defaults to half the timeout."""
+    """Server- and client-side limit on each statement; defaults to half the timeout.
+    Set per run (``SET LOCAL`` in the run's transaction), so it holds through
+    PgBouncer in every pool mode but statement."""
     tables: list[WatchedTable] = Field(default_factory=list)
     max_hypertables: int = Field(default=500, ge=0)
     max_jobs: int = Field(default=500, ge=0)
     statement_cache: bool = True
     """Named prepared statements, kept per connection. Off: unnamed ones, parsed and
-    planned on every run (PgBouncer in transaction or statement mode; PGlite)."""
+    planned on every run (PgBouncer in transaction mode before 1.21; PGlite)."""
     keep_connection: bool = True
     """Keep the connection between runs. Off: one connection per run, closed at its
     end (a server that serves one client at a time, such as PGlite)."""
@@ -330,18 +338,28 @@ class TimescaleState(ProbeState):
     def __init__(self, target: TimescaleTarget) -> None:
         self.target = target
         self._ssl = _ssl_arg(target)
+        limits = (
+            max(1, round(target.statement_timeout_s * 1000)),
+            max(1, round(target.lock_timeout_s * 1000)),
+            max(1, round(target.timeout_s * 1000)),
+        )
+        self.begin = SQL.begin(*limits)
+        """Opens a run's transaction (:func:`.timescale_sql.begin`)."""
+        self.restart = SQL.begin(*limits, after_failure=True)
+        """Ends an aborted (or left over) transaction and opens a new one."""
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self.isolated: dict[str, bool] = {}
         """Tables queried one by one since their batch hit statement_timeout; True
         once a query of the table alone hit it too."""
+        self.refused_login: tuple[Reason, str] | None = None
+        """Why PgBouncer last refused a login for the server's reason (``auth``,
+        ``config``), until a connection opens (see :func:`_acquire`)."""
 
     def _params(self) -> dict[str, Any]:
         """What every connection is opened with, pooled or not."""
         t = self.target
         host, port = parse_host_port(t.address, DEFAULT_PORT)
-        stmt_ms = str(max(1, round(t.statement_timeout_s * 1000)))
-        lock_ms = str(max(1, round(t.lock_timeout_s * 1000)))
         return {
             "host": host,
             "port": port,
@@ -353,12 +371,9 @@ class TimescaleState(ProbeState):
             "command_timeout": t.statement_timeout_s + 0.5,  # the server cancels first
             "statement_cache_size": 32 + len(t.tables) // BATCH if t.statement_cache else 0,
             "connection_class": _Connection,
-            "server_settings": {
-                "application_name": "tradeops-exporter",
-                "statement_timeout": stmt_ms,
-                "lock_timeout": lock_ms,
-                "default_transaction_read_only": "on",
-            },
+            # what PgBouncer accepts at startup (it tracks application_name); the
+            # limits and read-only are the run's transaction's (TimescaleState.begin)
+            "server_settings": {"application_name": "tradeops-exporter"},
         }
 
     async def pool(self) -> asyncpg.Pool:
@@ -407,8 +422,40 @@ class TimescaleState(ProbeState):
             self._pool.terminate()
 
 
+_POOLER_ERRORS: tuple[tuple[re.Pattern[str], Reason], ...] = (
+    (re.compile(r"authentication failed|login rejected|no authentication method"), "auth"),
+    (re.compile(r'^role ".*" does not exist'), "auth"),
+    (re.compile(r'^database ".*" does not exist|^no such database'), "config"),
+    (re.compile(r"not allowed in statement pooling mode"), "config"),
+    (
+        re.compile(r"server login has been failing|cannot connect to server|no more connections"),
+        "refused",
+    ),
+)
+"""PgBouncer's own errors (and the server's login errors it relays) all have SQLSTATE
+08P01 (1.18): what their text says. PostgreSQL sends 08P01 with none of these."""
+
+
+def _pooler_reason(exc: BaseException) -> Reason | None:
+    """The reason a PgBouncer error names, found in the exception or its causes
+    (asyncpg reports a connection PgBouncer closed with the error as the cause)."""
+    cause: BaseException | None = exc
+    for _ in range(5):
+        if cause is None:
+            return None
+        if isinstance(cause, asyncpg.PostgresError) and cause.sqlstate == "08P01":
+            text = str(getattr(cause, "message", "") or cause)
+            for pattern, reason in _POOLER_ERRORS:
+                if pattern.search(text):
+                    return reason
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def classify(exc: BaseException) -> Reason | None:
-    """Map asyncpg exceptions (SQLSTATE classes) to reasons."""
+    """Map asyncpg exceptions (SQLSTATE classes, PgBouncer's errors) to reasons."""
+    if pooler := _pooler_reason(exc):
+        return pooler
     if isinstance(exc, asyncpg.PostgresError):
         code = str(getattr(exc, "sqlstate", "") or "")
         if code.startswith("28") or code == "42501":
@@ -419,6 +466,8 @@ def classify(exc: BaseException) -> Reason | None:
             return "timeout"  # statement timeout
         if code in ("53300", "57P01", "57P02", "57P03"):
             return "refused"  # too many connections, shutting down, starting up
+        if code.startswith("26"):
+            return "protocol"  # a named statement missing: a server connection shared
         if code.startswith("08"):
             return "protocol"  # connection dropped mid-exchange (or not PostgreSQL)
         return "protocol" if code.startswith("42") else "other"
@@ -445,10 +494,18 @@ def to_unix(value: object, unit: str) -> float | None:
     return None
 
 
-async def _server(r: ProbeResult, name: str, conn: Any) -> asyncpg.Record:
+async def _begin(r: ProbeResult, name: str, conn: Any, state: TimescaleState) -> None:
+    """Open the run's transaction with ``SELECT 1`` in the same simple query: one round
+    trip in every mode (no statement prepared), timed as ``query_roundtrip_seconds``."""
+    # already in a transaction: PGlite's one session, after a client that went away
+    # in the middle of one (a server ends the transaction of a client gone)
+    opening = state.restart if conn.is_in_transaction() else state.begin
     start = time.perf_counter()
-    await conn.execute(SQL.ROUNDTRIP)  # the simple protocol: one round trip, no statement
+    await conn.execute(f"{opening}; {SQL.ROUNDTRIP}")
     r.add(M.ROUNDTRIP, time.perf_counter() - start, name)
+
+
+async def _server(r: ProbeResult, name: str, conn: Any) -> asyncpg.Record:
     row = await conn.fetchrow(SQL.SERVER)
     if row is None:
         raise ProbeError("protocol", "the server reported no row for the current database")
@@ -545,10 +602,12 @@ async def _tables(
             row = await conn.fetchrow(SQL.newest_rows([_spec(t) for t in batch]))
             results: list[tuple[bool, object]] = [(True, v) for v in row.values()]
         except asyncpg.QueryCanceledError:
+            await conn.execute(state.restart)
             results = [(False, None)] * len(batch)  # too slow to retry in this run
             state.isolated.update(dict.fromkeys((t.name for t in batch), False))
         except asyncpg.PostgresError:
-            results = [await _one_table(conn, t) for t in batch]  # find which one failed
+            await conn.execute(state.restart)
+            results = await _each_table(conn, state, batch)  # which one failed
         for table, (ok, raw) in zip(batch, results, strict=True):
             _table_series(r, target, table, ok, raw, now)
     loop = asyncio.get_running_loop()
@@ -556,19 +615,40 @@ async def _tables(
         ok, raw = False, None
         if loop.time() + target.statement_timeout_s < ctx.deadline:
             try:
-                ok, raw = await _one_table(conn, table)
+                ok, raw = await _one_table(conn, state, table)
                 del state.isolated[table.name]
             except asyncpg.QueryCanceledError:
                 state.isolated[table.name] = True
         _table_series(r, target, table, ok, raw, now)
 
 
-async def _one_table(conn: Any, table: WatchedTable) -> tuple[bool, object]:
+async def _each_table(
+    conn: Any, state: TimescaleState, batch: list[WatchedTable]
+) -> list[tuple[bool, object]]:
+    """A failed batch's tables one by one. Once one hits statement_timeout the rest
+    are not asked in this run; from the next on they are asked alone, as after a
+    batch's timeout."""
+    results: list[tuple[bool, object]] = []
+    for i, table in enumerate(batch):
+        try:
+            results.append(await _one_table(conn, state, table))
+        except asyncpg.QueryCanceledError:
+            state.isolated[table.name] = True
+            rest = batch[i + 1 :]
+            state.isolated.update(dict.fromkeys((t.name for t in rest), False))
+            return results + [(False, None)] * (1 + len(rest))
+    return results
+
+
+async def _one_table(conn: Any, state: TimescaleState, table: WatchedTable) -> tuple[bool, object]:
+    """One table's newest value; a failure ends the run's transaction, so a new one
+    is opened before the next statement (a statement timeout is raised after it)."""
     try:
         return True, await conn.fetchval(SQL.newest_row(*_spec(table)))
-    except asyncpg.QueryCanceledError:
-        raise
-    except asyncpg.PostgresError:
+    except asyncpg.PostgresError as exc:
+        await conn.execute(state.restart)
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            raise
         return False, None
 
 
@@ -599,6 +679,7 @@ async def _collect(
     target: TimescaleTarget, conn: Any, ctx: ProbeContext[TimescaleState]
 ) -> ProbeResult:
     r = ProbeResult()
+    await _begin(r, target.name, conn, ctx.state)
     server = await _server(r, target.name, conn)
     await _activity(r, target.name, conn)
     await _replication(r, target.name, conn, bool(server["in_recovery"]))
@@ -606,6 +687,7 @@ async def _collect(
     if server["extension_version"] is not None:
         await _hypertables(r, target, conn, server["extension_schema"])
         await _jobs(r, target, conn)
+    await conn.execute(SQL.COMMIT)
     return r
 
 
@@ -618,10 +700,39 @@ def _not_postgres(exc: BaseException) -> ProbeError | None:
     return None if cause is None else ProbeError("protocol", str(cause))
 
 
+async def _acquire(ctx: ProbeContext[TimescaleState]) -> Any:
+    """The run's connection. Once PgBouncer has passed on the server's refusal of a
+    login (no such database, a user the server rejects), it holds new logins of that
+    pool until it tries the server again (``server_login_retry``, 15 s): a run that
+    waits for it then fails for the reason the refusal gave, not as a timeout."""
+    state = ctx.state
+    held = state.refused_login
+    try:
+        if held is None:
+            conn = await state.acquire()
+        else:
+            margin = min(LOGIN_MARGIN, state.target.timeout_s / 10)
+            async with asyncio.timeout_at(ctx.deadline - margin):
+                conn = await state.acquire()
+    except TimeoutError as exc:
+        if held is None:
+            raise
+        message = f"{held[1]} (PgBouncer holds new logins until it retries)"
+        raise ProbeError(held[0], message) from exc
+    except asyncpg.PostgresError as exc:
+        refusal = _pooler_reason(exc)
+        state.refused_login = None
+        if refusal == "auth" or refusal == "config":
+            state.refused_login = (refusal, str(exc))
+        raise
+    state.refused_login = None
+    return conn
+
+
 async def probe(target: TimescaleTarget, ctx: ProbeContext[TimescaleState]) -> ProbeResult:
     """Probe one database on a pooled connection (or one of its own)."""
     try:
-        conn = await ctx.state.acquire()
+        conn = await _acquire(ctx)
     except Exception as exc:
         if named := _not_postgres(exc):
             raise named from exc

@@ -16,6 +16,30 @@ from collections.abc import Sequence
 
 ROUNDTRIP = "SELECT 1"
 
+COMMIT = "COMMIT"
+
+
+def begin(statement_ms: int, lock_ms: int, idle_ms: int, *, after_failure: bool = False) -> str:
+    """The run's transaction: read-only, with its limits set for it alone.
+
+    The limits are not startup parameters: PgBouncer refuses those it does not
+    track. ``SET LOCAL`` ends with the transaction, so on a server connection that
+    PgBouncer shares between clients (transaction pooling) nothing is left behind
+    for the next client, and every statement of the run is on the one connection
+    its transaction holds. ``idle_in_transaction_session_timeout`` bounds what a
+    stalled exporter can hold (a server connection, locks on the watched tables).
+    One simple query, so one round trip; ``after_failure`` first ends the aborted
+    transaction a failed statement left (a new one, with the same limits).
+    """
+    return (
+        ("ROLLBACK; " if after_failure else "")
+        + "BEGIN READ ONLY;"
+        + f" SET LOCAL statement_timeout = {int(statement_ms)};"
+        + f" SET LOCAL lock_timeout = {int(lock_ms)};"
+        + f" SET LOCAL idle_in_transaction_session_timeout = {int(idle_ms)}"
+    )
+
+
 SERVER = """
 SELECT current_setting('server_version') AS server_version,
        pg_is_in_recovery() AS in_recovery,
