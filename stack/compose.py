@@ -8,7 +8,9 @@ same code, at the compose hostnames instead of free loopback ports::
     python -m stack.compose sinks --listen HOST:PORT [--config FILE] [--secrets DIR] [--rules DIR]
     python -m stack.compose eventbus --listen HOST:PORT
     python -m stack.compose traffic [--fix ADDR] [--kafka ADDR] [--redis ADDR] [--postgres ADDR]
+                                    [--timescale ADDR]
     python -m stack.compose backups --postgres ADDR --dir DIR
+    python -m stack.compose redis-cluster --node ADDR [--node ADDR ...]
     python -m stack.compose healthcheck URL
 
 ``alertmanager-config`` writes the shipped Alertmanager configuration with its
@@ -17,9 +19,13 @@ mounted where the configuration expects them); ``sinks`` serves the Slack,
 PagerDuty and dead-man's-switch stand-ins and accepts the keys and tokens of the
 mounted secret files; ``eventbus`` is the runtime stand-in; ``traffic`` runs the
 FIX, Kafka, Redis and tick simulators, each restarted when its service goes
-away; ``backups`` takes ``pg_dump`` backups with manifests and runs restore
-drills over TCP; ``healthcheck`` exits 0 when an ``http(s)://`` URL answers 200
-or a ``tcp://host:port`` accepts a connection (the containers' health checks).
+away (``--timescale``: ticks into a hypertable with a compression policy, in a
+database of its own, created when missing); ``backups`` takes ``pg_dump`` backups
+with manifests and runs restore drills over TCP; ``redis-cluster`` joins
+cluster-mode Redis nodes into one cluster (the slots split evenly, as
+``redis-cli --cluster create`` does without replicas) unless they are one
+already; ``healthcheck`` exits 0 when an ``http(s)://`` URL answers 200 or a
+``tcp://host:port`` accepts a connection (the containers' health checks).
 
 PostgreSQL clients read the password from ``PGPASSWORD`` (libpq's variable,
 which asyncpg reads too), never from the command line.
@@ -31,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 import os
 import signal
@@ -46,6 +53,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
+import redis
 import yaml
 
 from exporter.model import parse_host_port
@@ -54,6 +63,7 @@ from . import sim_fix
 from .alerting import SECRETS_PREFIX
 from .backups import write_drill_record, write_manifest
 from .sim_eventbus import EventBusSim
+from .sim_hypertable import HYPERTABLE, HypertableTicks
 from .sim_kafka import KafkaSimulator
 from .sim_redis import RedisTraffic
 from .sim_timescale import SCHEMA, TABLE, TickSimulator
@@ -65,6 +75,8 @@ EVENTBUS_ERROR_EVERY = 2000
 """One handler error every this many events, as in the demo."""
 TICK_INTERVAL = 0.5
 """Seconds between two tick inserts, as in the demo."""
+HYPERTABLE_DATABASE = "tsdb"
+"""The hypertable's database, as the demo's hypertable target names it."""
 BACKUP_INTERVAL = 30.0
 """Seconds between two dumps, as in the demo."""
 DRILL_EVERY = 6
@@ -338,6 +350,41 @@ async def ticks_once(dsn: str, stop: asyncio.Event) -> None:
         await sim.stop()
 
 
+async def hypertable_once(dsn: str, stop: asyncio.Event) -> None:
+    """Ticks into the ``market.ticks`` hypertable (set up if missing, its database
+    created if missing) until ``stop``; the server runs the compression policy."""
+    await create_database(dsn)
+    sim = HypertableTicks(dsn)
+    try:
+        await sim.start()
+        LOG.info("hypertable: writing %s every %.1fs", HYPERTABLE, sim.interval)
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+async def create_database(dsn: str) -> None:
+    """Create the database ``dsn`` names, through the server's ``postgres`` database,
+    unless it exists (a server that serves one database whatever is asked, as PGlite
+    does, always has it)."""
+    try:
+        conn = await asyncpg.connect(dsn, ssl=False, statement_cache_size=0, timeout=30)
+    except asyncpg.InvalidCatalogNameError:
+        parts = urlsplit(dsn)
+        name = parts.path.lstrip("/")
+        admin = await asyncpg.connect(
+            parts._replace(path="/postgres").geturl(), ssl=False, timeout=30
+        )
+        try:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # created meanwhile
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close(timeout=5)
+        LOG.info("created database %s", name)
+    else:
+        await conn.close(timeout=5)
+
+
 def postgres_dsn(address: str, user: str, database: str) -> str:
     """A libpq URL without a password (asyncpg reads ``PGPASSWORD``)."""
     host, port = parse_host_port(address)
@@ -352,6 +399,8 @@ async def run_traffic(
     user: str = "postgres",
     database: str = "postgres",
     stop: asyncio.Event | None = None,
+    timescale: str | None = None,
+    timescale_database: str = HYPERTABLE_DATABASE,
 ) -> None:
     """Every simulator given an address, each under :func:`supervise`, until
     ``stop`` is set (or, without one, until SIGTERM/SIGINT)."""
@@ -371,8 +420,13 @@ async def run_traffic(
     if postgres:
         dsn = postgres_dsn(postgres, user, database)
         jobs.append((f"ticks {postgres}", lambda: ticks_once(dsn, event)))
+    if timescale:
+        hypertable = postgres_dsn(timescale, user, timescale_database)
+        jobs.append((f"hypertable {timescale}", lambda: hypertable_once(hypertable, event)))
     if not jobs:
-        raise ValueError("no simulator to run: give --fix, --kafka, --redis or --postgres")
+        raise ValueError(
+            "no simulator to run: give --fix, --kafka, --redis, --postgres or --timescale"
+        )
     await asyncio.gather(*(supervise(name, once, event) for name, once in jobs))
 
 
@@ -535,6 +589,79 @@ def run_backups(address: str, root: Path, user: str, database: str) -> None:
     ComposeBackups(PgClient(host, port, user, database), root).run(stop)
 
 
+# --- Redis Cluster ---------------------------------------------------------------
+
+CLUSTER_SLOTS = 16384
+
+
+def cluster_info(client: redis.Redis) -> dict[str, str]:
+    """``CLUSTER INFO`` as a dict."""
+    info = client.cluster("INFO")
+    return {str(k): str(v) for k, v in info.items()}
+
+
+def bus_port(client: redis.Redis, port: int) -> int:
+    """A node's cluster bus port (``cluster-port``; 0 means the port plus 10000)."""
+    configured = int(client.config_get("cluster-port").get("cluster-port") or 0)
+    return configured or port + 10000
+
+
+def slot_ranges(nodes: int) -> list[tuple[int, int]]:
+    """The slots split evenly into ``nodes`` ranges (first, last), as
+    ``redis-cli --cluster create`` splits them."""
+    per = CLUSTER_SLOTS / nodes
+    return [(round(i * per), round((i + 1) * per) - 1) for i in range(nodes)]
+
+
+def create_cluster(nodes: Sequence[str], timeout: float = 60.0) -> bool:
+    """Join the cluster-mode Redis ``nodes`` (``host:port``) into one cluster of
+    primaries: each node its share of the slots and a config epoch of its own, then
+    ``CLUSTER MEET`` (by IP address: hostnames are resolved first) from the first
+    node; waits until every node reports ``cluster_state:ok``. Nothing is changed
+    when the first node already sees every slot assigned. True if it created the
+    cluster, False if it was there; raises TimeoutError when the nodes do not
+    answer or the cluster is not ok within ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    addresses = [parse_host_port(n) for n in nodes]
+    clients = [redis.Redis(host=h, port=p, socket_timeout=5) for h, p in addresses]
+    try:
+        for client in clients:
+            _retry_until(end, client.ping, "a cluster node to answer")
+        created = int(cluster_info(clients[0]).get("cluster_slots_assigned", 0)) < CLUSTER_SLOTS
+        if created:
+            for epoch, (client, (first, last)) in enumerate(
+                zip(clients, slot_ranges(len(clients)), strict=True), 1
+            ):
+                with contextlib.suppress(redis.ResponseError):  # a node that knows others
+                    client.cluster("SET-CONFIG-EPOCH", epoch)
+                client.cluster("ADDSLOTSRANGE", first, last)
+            for client, (host, port) in zip(clients[1:], addresses[1:], strict=True):
+                ip = socket.gethostbyname(host)
+                clients[0].cluster("MEET", ip, port, bus_port(client, port))
+        for client in clients:
+            _retry_until(end, functools.partial(_cluster_ok, client), "cluster ok")
+        return created
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _cluster_ok(client: redis.Redis) -> bool:
+    return cluster_info(client).get("cluster_state") == "ok"
+
+
+def _retry_until(end: float, check: Callable[[], Any], what: str) -> None:
+    """Call ``check`` until it returns a true value (connection errors count as
+    false) or ``end`` (monotonic) passes."""
+    while True:
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            if check():
+                return
+        if time.monotonic() > end:
+            raise TimeoutError(f"no {what} in time")
+        time.sleep(0.2)
+
+
 # --- health checks ---------------------------------------------------------------
 
 
@@ -601,14 +728,26 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--kafka", help="a Kafka bootstrap server, HOST:PORT")
     tr.add_argument("--redis", help="Redis, HOST:PORT")
     tr.add_argument("--postgres", help="PostgreSQL/TimescaleDB for the ticks, HOST:PORT")
+    tr.add_argument("--timescale", help="TimescaleDB for the hypertable's ticks, HOST:PORT")
     tr.add_argument("--user", default="postgres", help="PostgreSQL user (password: PGPASSWORD)")
     tr.add_argument("--database", default="postgres")
+    tr.add_argument(
+        "--timescale-database",
+        default=HYPERTABLE_DATABASE,
+        help=f"the hypertable's database, created when missing (default {HYPERTABLE_DATABASE})",
+    )
 
     bk = sub.add_parser("backups", help="pg_dump backups with manifests and restore drills")
     bk.add_argument("--postgres", required=True, help="HOST:PORT")
     bk.add_argument("--dir", type=Path, required=True, help="writes dumps/ and drills/ here")
     bk.add_argument("--user", default="postgres", help="PostgreSQL user (password: PGPASSWORD)")
     bk.add_argument("--database", default="postgres")
+
+    rc = sub.add_parser("redis-cluster", help="join cluster-mode Redis nodes into one cluster")
+    rc.add_argument(
+        "--node", action="append", required=True, help="a node, HOST:PORT (one per node)"
+    )
+    rc.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the nodes")
 
     hc = sub.add_parser("healthcheck", help="exit 0 when the URL answers")
     hc.add_argument("url", help="http(s)://… (200 expected) or tcp://HOST:PORT")
@@ -619,8 +758,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (see the module docstring); the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "traffic" and not (args.fix or args.kafka or args.redis or args.postgres):
-        parser.error("traffic: give --fix, --kafka, --redis or --postgres")
+    if args.command == "traffic" and not (
+        args.fix or args.kafka or args.redis or args.postgres or args.timescale
+    ):
+        parser.error("traffic: give --fix, --kafka, --redis, --postgres or --timescale")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -634,13 +775,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "eventbus":
         asyncio.run(serve_eventbus(args.listen))
     elif args.command == "traffic":
-        if os.environ.get("PGPASSWORD") is None and args.postgres:
-            LOG.warning("PGPASSWORD is not set: the tick simulator connects without a password")
+        if os.environ.get("PGPASSWORD") is None and (args.postgres or args.timescale):
+            LOG.warning("PGPASSWORD is not set: the tick simulators connect without a password")
         asyncio.run(
-            run_traffic(args.fix, args.kafka, args.redis, args.postgres, args.user, args.database)
+            run_traffic(
+                args.fix,
+                args.kafka,
+                args.redis,
+                args.postgres,
+                args.user,
+                args.database,
+                timescale=args.timescale,
+                timescale_database=args.timescale_database,
+            )
         )
     elif args.command == "backups":
         run_backups(args.postgres, args.dir, args.user, args.database)
+    elif args.command == "redis-cluster":
+        created = create_cluster(args.node, args.timeout)
+        print(f"redis cluster of {len(args.node)} nodes {'created' if created else 'was there'}")
     elif args.command == "healthcheck":
         return healthcheck(args.url)
     return 0

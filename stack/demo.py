@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -28,16 +28,30 @@ from bundle import live
 from . import sim_fix
 from .alerting import wire_config
 from .fix import FixAcceptor
-from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
+from .pglite import TimescaleLite
+from .redis_ha import RedisCluster, SentinelGroup
+from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Tansu
 from .sim_backups import BackupSim
 from .sim_eventbus import EventBusSim
+from .sim_hypertable import HypertableTicks
 from .sim_kafka import KafkaSimulator
 from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
 from .sim_timescale import SCHEMA, TABLE, TickSimulator
 from .sim_timescale import exporter_config as timescale_target
 from .sinks import Notification, Rejection, Sinks
 
-ServiceT = TypeVar("ServiceT", bound=Service)
+
+class Process(Protocol):
+    """A service, or a group of them, started and stopped as one."""
+
+    def start(self) -> Any:
+        """Start and wait until it answers."""
+
+    def stop(self) -> None:
+        """Stop (and wait for) every process."""
+
+
+ProcessT = TypeVar("ProcessT", bound=Process)
 
 REPO = Path(__file__).resolve().parent.parent
 PG_PASSWORD_ENV = "TRADEOPS_DEMO_PG_PASSWORD"
@@ -47,6 +61,17 @@ RedisMemoryNearMax's 90 %, and nothing is evicted."""
 RUNTIME_JOB = "trading-runtime"
 """The scrape job of the runtime stand-in's /metrics: the bundle config's
 ``sla.runtimeSelector``."""
+TSDB_DATABASE = "tsdb"
+"""The hypertable target's database: compose creates it on its TimescaleDB; PGlite
+serves its one database whatever a client names."""
+SENTINEL_MASTER = "sessions"
+"""The name the Sentinels monitor the session store's primary by."""
+SENTINEL_DOWN_AFTER_MS = 5000
+"""A Sentinel declares the primary down after this long without an answer: long
+enough that a pause of a loaded machine is not taken for a failure (the group's
+default, 1 s, keeps the tests' failovers quick)."""
+CLUSTER_NODE_TIMEOUT_MS = 5000
+"""A cluster node is declared failing after this long without an answer."""
 
 
 def redis_target(redis: Redis) -> dict[str, Any]:
@@ -76,6 +101,39 @@ def fix_targets(venue: FixAcceptor) -> tuple[dict[str, Any], dict[str, Any]]:
         "target_comp_id": "SIM",
     }
     return active, passive
+
+
+def sentinel_targets(group: SentinelGroup) -> list[dict[str, Any]]:
+    """The master the Sentinels watch (followed through failovers, with a canary
+    write) and its replica (the replication link and lag)."""
+    return [
+        {
+            "name": "sessions",
+            "sentinels": group.addresses,
+            "master": group.master,
+            "canary": {"ttl": "60s"},
+        },
+        {"name": "sessions-replica", "address": group.replica.address},
+    ]
+
+
+def cluster_target(cluster: RedisCluster) -> dict[str, Any]:
+    """The Redis Cluster, through its nodes as seeds: its state, slots and nodes."""
+    return {"name": "trades", "cluster": cluster.addresses}
+
+
+def hypertable_target(lite: TimescaleLite) -> dict[str, Any]:
+    """The hypertable on the demo's TimescaleDB (PGlite): unnamed statements and a
+    connection per run, as a server that serves one client at a time through one
+    shared backend needs (docs/timescale.md). PGlite accepts any password; the
+    target sends the PostgreSQL one, as compose's (one server for both) does."""
+    target = timescale_target(lite.address, TSDB_DATABASE, PG_PASSWORD_ENV, sla="30s", name="tsdb")
+    return {**target, "statement_cache": False, "keep_connection": False}
+
+
+def hypertable_dsn(lite: TimescaleLite) -> str:
+    """The hypertable simulator's libpq URL (PGlite's password is no secret)."""
+    return f"postgresql://{lite.user}:{lite.password}@{lite.address}/{TSDB_DATABASE}"
 
 
 def eventbus_target(bus: EventBusSim, redis: Redis) -> dict[str, Any]:
@@ -126,20 +184,42 @@ class Demo:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.services: list[Service] = []
+        self.services: list[Process] = []
+        self.starting: list[asyncio.Task[Any]] = []
+        """Services starting in threads: waited for before anything is stopped."""
         self.stoppers: list[Callable[[], Awaitable[None]]] = []
         self.bus: EventBusSim | None = None
         self.sinks = Sinks(on_notification=show_notification, on_rejection=show_rejection)
         self.drills = root / "drills"
         self.pids: dict[str, int] = {}
 
-    def _start(self, service: ServiceT) -> ServiceT:
+    def _start(self, service: ProcessT) -> ProcessT:
         service.start()
         self.services.append(service)
         return service
 
+    def _start_in_thread(self, service: ProcessT) -> asyncio.Task[ProcessT]:
+        """Start ``service`` in a thread while the loop goes on with the others."""
+        task = asyncio.ensure_future(asyncio.to_thread(self._start, service))
+        self.starting.append(task)
+        return task
+
+    def _high_availability(self) -> tuple[SentinelGroup, RedisCluster]:
+        """The Sentinel group and the cluster, with the demo's timings."""
+        group = SentinelGroup(self.root / "sentinel", master=SENTINEL_MASTER)
+        for sentinel in group.sentinels:
+            sentinel.down_after_ms = SENTINEL_DOWN_AFTER_MS
+            sentinel.failover_timeout_ms = 3 * SENTINEL_DOWN_AFTER_MS
+        cluster = RedisCluster(self.root / "cluster", node_timeout_ms=CLUSTER_NODE_TIMEOUT_MS)
+        return group, cluster
+
     async def start(self) -> tuple[Exporter, Prometheus, Alertmanager]:
         """Start the backbone, the traffic, the exporter, Alertmanager and Prometheus."""
+        # the slow starters (PGlite compiles its WASM, the cluster assigns its slots)
+        # start in threads meanwhile
+        group, cluster = self._high_availability()
+        lite_started = self._start_in_thread(TimescaleLite(self.root))
+        ha_started = [self._start_in_thread(group), self._start_in_thread(cluster)]
         redis = self._start(Redis(self.root, maxmemory=REDIS_MAXMEMORY))
         postgres = self._start(Postgres(self.root))
         tansu = self._start(Tansu(self.root))
@@ -162,6 +242,13 @@ class Demo:
         traffic = RedisTraffic(redis.address)
         traffic.start()
         self.stoppers.append(traffic.stop)
+        lite = await lite_started
+        # ticks into a hypertable, its compression policy run on schedule (no
+        # background workers in PGlite)
+        hypertable = HypertableTicks(hypertable_dsn(lite), run_jobs=True)
+        await hypertable.start()
+        self.stoppers.append(hypertable.stop)
+        await asyncio.gather(*ha_started)
         fix_stop = asyncio.Event()
         fix_task = asyncio.create_task(sim_fix.run(venue.address, stop=fix_stop))
         self.stoppers.append(lambda: stop_fix_traffic(fix_stop, fix_task))
@@ -173,9 +260,10 @@ class Demo:
             "fix": [fix_active],
             "fix_store": [fix_passive],
             "kafka": [{"name": "marketdata", "bootstrap_servers": tansu.bootstrap}],
-            "redis": [redis_target(redis)],
+            "redis": [redis_target(redis), *sentinel_targets(group), cluster_target(cluster)],
             "timescale": [
-                timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV, sla="30s")
+                timescale_target(postgres.address, "postgres", PG_PASSWORD_ENV, sla="30s"),
+                hypertable_target(lite),
             ],
             "backups": yaml.safe_load(backups.exporter_config("15s", "10s"))["backups"],
             "eventbus": [eventbus_target(self.bus, redis)],
@@ -191,7 +279,15 @@ class Demo:
         self.stoppers.append(self.sinks.stop)
         wired = wire_config(self.sinks, self.root / "alertmanager-secrets")
         alertmanager = self._start(Alertmanager(self.root, config_text=wired.text))
-        self.pids = {"redis": redis.proc.pid} if redis.proc is not None else {}
+        self.pids = {
+            name: service.proc.pid
+            for name, service in (
+                ("redis", redis),
+                ("sentinel-primary", group.primary),
+                ("cluster-node", cluster.nodes[-1]),
+            )
+            if service.proc is not None
+        }
         rules = sorted(str(p) for p in (REPO / "rules").glob("*.yml"))
         prometheus = Prometheus(
             self.root,
@@ -206,7 +302,11 @@ class Demo:
         return exporter, prometheus, alertmanager
 
     async def stop(self) -> None:
-        """Stop the traffic and every service, newest first."""
+        """Stop the traffic and every service, newest first (once those still
+        starting have started or failed)."""
+        for task in self.starting:
+            with contextlib.suppress(BaseException):
+                await task
         for stop in reversed(self.stoppers):
             with contextlib.suppress(Exception):
                 await stop()
@@ -247,7 +347,9 @@ async def run(duration: float | None, check: bool, keep: bool) -> int:
         exporter, prometheus, alertmanager = await demo.start()
         assert demo.bus is not None
         bus_base = demo.bus.url.removesuffix(demo.bus.path)
-        redis_pid = demo.pids.get("redis")
+        redis_pid, sentinel_pid, node_pid = (
+            demo.pids.get(name) for name in ("redis", "sentinel-primary", "cluster-node")
+        )
         drill = (
             f".venv/bin/python -m bundle.drill --alertmanager http://{alertmanager.address}"
             f" --record-dir {demo.drills}"
@@ -262,6 +364,8 @@ tradeops demo is running (files in {root})
 cause a fault and watch it page:
   degrade the event bus:  curl -X POST {bus_base}/degrade   (undo: {bus_base}/recover)
   hang Redis:             kill -STOP {redis_pid}   (undo: kill -CONT {redis_pid})
+  fail over sessions:     kill -STOP {sentinel_pid}   (undo: kill -CONT {sentinel_pid})
+  fail a cluster node:    kill -STOP {node_pid}   (undo: kill -CONT {node_pid})
   run a paging drill:     {drill}
 Press Ctrl-C to stop.""",
             flush=True,

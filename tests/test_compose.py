@@ -25,12 +25,14 @@ Docker engine (none runs here).
   demo secret files.
 - Nothing drifts from the native demo: the compose exporter targets, Prometheus
   settings and wired Alertmanager config are compared with what
-  ``python -m stack demo`` writes.
+  ``python -m stack demo`` writes (but for the exceptions listed here, each
+  with its reason).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import posixpath
@@ -43,6 +45,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +58,13 @@ import yaml
 from redis.exceptions import RedisError
 
 from bundle.contract import CONTRACT
-from stack import Postgres, Redis, Tansu, free_port, wait_for_port
+from stack import Postgres, Redis, Tansu, TimescaleLite, free_port, wait_for_port
 from stack import compose as stack_compose
 from stack.alerting import SECRETS_PREFIX, TEMPLATES_PREFIX, wire_config
+from stack.redis_ha import RedisCluster, SentinelGroup, wait_until
+from stack.redis_ha import command as redis_command
 from stack.services import find_binary
+from stack.sim_hypertable import HYPERTABLE as HT
 from stack.sim_kafka import KafkaSimulator
 from stack.sinks import Sinks
 
@@ -73,6 +79,15 @@ PYTHON = sys.executable
 OUR_IMAGE = "tradeops-exporter:local"
 SERVICES = {
     "redis",
+    "redis-sessions",
+    "redis-sessions-replica",
+    "sentinel-1",
+    "sentinel-2",
+    "sentinel-3",
+    "redis-trades-1",
+    "redis-trades-2",
+    "redis-trades-3",
+    "redis-trades-init",
     "timescaledb",
     "kafka",
     "fix-acceptor",
@@ -92,8 +107,32 @@ ONLY_NATIVE = {
     " which in compose is another container",
 }
 """Demo targets compose leaves out, and why (the exporter config says so too)."""
-LOCATION_KEYS = {"address", "bootstrap_servers", "url", "path", "store_path", "log_path"}
-"""Fields of an exporter target that say where, not what: they differ by design."""
+ONLY_NATIVE_FIELDS = {
+    ("timescale", "tsdb"): {
+        "statement_cache": False,
+        "keep_connection": False,
+    },
+}
+"""Fields of demo targets compose leaves out: the demo's TimescaleDB is PGlite, which
+serves one client at a time through one backend shared by every client, so its
+target sends unnamed statements and holds no connection between runs
+(docs/timescale.md); compose runs the TimescaleDB image, a real server, where the
+defaults apply (the exporter config says so too). The natively run compose
+exporter, whose stand-in for that server is PGlite, gets them back."""
+LOCATION_KEYS = {
+    "address",
+    "bootstrap_servers",
+    "url",
+    "path",
+    "store_path",
+    "log_path",
+    "sentinels",
+    "cluster",
+}
+"""Fields of an exporter target that say where, not what: they differ by design
+(lists of addresses are compared by length)."""
+ADDRESS_KEYS = {"address", "bootstrap_servers", "url", "sentinels", "cluster"}
+"""Fields of an exporter target that name a server (a list: one per element)."""
 
 
 # --- docker-compose config --------------------------------------------------------
@@ -291,7 +330,14 @@ def test_our_services_run_entry_points_that_exist(compose: dict[str, Any]) -> No
             args = parser.parse_args(cmd[3:])
             seen.add(args.command)
         assert svc.get("init") is True, f"{name}: python as PID 1 ignores SIGTERM"
-    assert seen == {"alertmanager-config", "sinks", "eventbus", "traffic", "backups"}
+    assert seen == {
+        "alertmanager-config",
+        "sinks",
+        "eventbus",
+        "traffic",
+        "backups",
+        "redis-cluster",
+    }
 
 
 def test_health_checks_use_each_service_s_own_port(compose: dict[str, Any]) -> None:
@@ -567,9 +613,10 @@ def strings_at(value: Any, keys: set[str]) -> Iterator[tuple[str, str]]:
 
 
 def listen_ports(compose: Mapping[str, Any]) -> dict[str, set[int]]:
-    """Service -> the ports it listens on inside the compose network."""
+    """Service (or network alias) -> the ports it listens on inside the compose
+    network. A redis image's server listens on 6379, a Sentinel on the ``port`` its
+    config script writes."""
     ports: dict[str, set[int]] = {
-        "redis": {6379},
         "timescaledb": {5432},
         "kafka": {port_of(service(compose, "kafka")["environment"]["KAFKA_ADVERTISED_LISTENERS"])},
     }
@@ -578,8 +625,29 @@ def listen_ports(compose: Mapping[str, Any]) -> dict[str, set[int]]:
         for option in ("--listen", "--web.listen-address", "--port"):
             if any(a == option or a.startswith(option + "=") for a in cmd):
                 ports.setdefault(name, set()).add(port_of(flag(cmd, option)))
+        if str(svc["image"]).startswith("redis:"):
+            if "--sentinel" in " ".join(cmd):
+                (port,) = re.findall(r"'port (\d+)'", " ".join(cmd))
+                ports[name] = {int(port)}
+            else:
+                ports[name] = {6379}
     ports.setdefault("grafana", set()).add(3000)
+    for name, svc in compose["services"].items():
+        for network in (svc.get("networks") or {}).values():
+            for alias in (network or {}).get("aliases") or []:
+                ports[alias] = ports[name]
     return ports
+
+
+def addresses(target: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, address or URL) of every server a target names."""
+    for key in ADDRESS_KEYS:
+        value = target.get(key)
+        values = value if isinstance(value, list) else [value]
+        yield from ((key, v) for v in values if isinstance(v, str))
+    for nested in target.values():
+        if isinstance(nested, dict):
+            yield from addresses(nested)
 
 
 def test_exporter_addresses_name_compose_services_on_their_ports(compose: dict[str, Any]) -> None:
@@ -588,14 +656,16 @@ def test_exporter_addresses_name_compose_services_on_their_ports(compose: dict[s
     listening = listen_ports(compose)
     found = 0
     for (kind, name), target in targets(compose_exporter_config(compose)).items():
-        for key, value in strings_at(target, {"address", "bootstrap_servers", "url"}):
+        for key, value in addresses(target):
             netloc = urlsplit(value).netloc if "://" in value else value
             host, _, port = netloc.rpartition(":")
             assert port.isdigit() and int(port) in listening.get(host, set()), (
                 f"{kind}/{name}: {key} {value} is no compose service listening there"
             )
             found += 1
-    assert found == 6  # fix, kafka, redis, timescale, the event bus and its canary
+    # fix, kafka, 2 timescale, the event bus and its canary, Redis: 1 + 3 Sentinels,
+    # the replica, 3 cluster seeds
+    assert found == 14
 
 
 def test_exporter_paths_are_volumes_their_writers_share(compose: dict[str, Any]) -> None:
@@ -934,11 +1004,17 @@ def test_the_dashboards_select_the_provisioned_datasource(compose: dict[str, Any
 
 @dataclass
 class Native:
-    """Stack services standing in for the compose ones, on loopback."""
+    """Stack services standing in for the compose ones, on loopback: PGlite with
+    TimescaleDB for the hypertable's server (the stack's PostgreSQL has no
+    extension), a Sentinel group for the session store, cluster-mode nodes (not yet
+    a cluster: the compose init joins them) for the trades cluster."""
 
     redis: Redis
     postgres: Postgres
     tansu: Tansu
+    lite: TimescaleLite
+    sessions: SentinelGroup
+    trades: RedisCluster
     fix_port: int
     eventbus_port: int
     volumes: dict[str, Path]
@@ -946,14 +1022,22 @@ class Native:
 
     def addresses(self) -> dict[str, str]:
         """Compose address -> the local one."""
-        return {
+        found = {
             "fix-acceptor:9876": f"127.0.0.1:{self.fix_port}",
             "kafka:9092": self.tansu.bootstrap,
             "redis:6379": self.redis.address,
+            "redis-sessions:6379": self.sessions.primary.address,
+            "redis-sessions-replica:6379": self.sessions.replica.address,
             "timescaledb:5432": self.postgres.address,
+            "tsdb:5432": self.lite.address,
             "eventbus:8089": f"127.0.0.1:{self.eventbus_port}",
             "0.0.0.0:8089": f"127.0.0.1:{self.eventbus_port}",
         }
+        for i, sentinel in enumerate(self.sessions.sentinels, 1):
+            found[f"sentinel-{i}:26379"] = sentinel.address
+        for i, node in enumerate(self.trades.nodes, 1):
+            found[f"redis-trades-{i}:6379"] = node.address
+        return found
 
     def localise(self, text: str) -> str:
         """A compose argument or config text with local addresses and directories."""
@@ -962,6 +1046,15 @@ class Native:
         for container, local_dir in self.volumes.items():
             text = text.replace(container, str(local_dir))
         return text
+
+    def exporter_config(self, compose_text: str) -> str:
+        """The compose exporter config made local, with the fields the demo's PGlite
+        targets need (:data:`ONLY_NATIVE_FIELDS`) given back: PGlite stands in."""
+        doc = yaml.safe_load(self.localise(compose_text))
+        for (kind, name), fields in ONLY_NATIVE_FIELDS.items():
+            (target,) = [t for t in doc[kind] if t["name"] == name]
+            target.update(fields)
+        return yaml.safe_dump(doc, sort_keys=False)
 
 
 def localised_command(native: Native, svc: Mapping[str, Any]) -> list[str]:
@@ -982,15 +1075,20 @@ def localised_env(native: Native, svc: Mapping[str, Any]) -> dict[str, str]:
     return {**os.environ, **env}
 
 
+ONE_SHOT = ("redis-trades-init",)
+"""Compose services that do their work and exit (``restart: "no"``)."""
+
+
 def test_the_compose_processes_run_natively_and_every_target_is_up(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
-    """Redis, PostgreSQL and the Kafka-protocol broker of the native stack stand in
-    for the compose images; the FIX acceptor, the runtime stand-in, the traffic and
-    the backups run their compose commands (addresses and volume directories made
-    local); the exporter runs the compose config made local the same way, and sees
-    every target up."""
-    with service_root("compose") as root:
+    """Redis, PostgreSQL, the Kafka-protocol broker, PGlite with TimescaleDB, a
+    Sentinel group and cluster-mode Redis nodes of the native stack stand in for the
+    compose images; the FIX acceptor, the runtime stand-in, the traffic, the backups
+    and the cluster's init run their compose commands (addresses and volume
+    directories made local; the init joins the nodes and exits); the exporter runs
+    the compose config made local the same way, and sees every target up."""
+    with service_root("compose") as root, ThreadPoolExecutor(1) as pool:
         volumes = {
             "/var/lib/tradeops/fix": root / "fix",
             "/var/lib/tradeops/backups": root / "backups",
@@ -998,13 +1096,21 @@ def test_the_compose_processes_run_natively_and_every_target_is_up(
         }
         for d in volumes.values():
             d.mkdir()
+        lite = TimescaleLite(root)
+        lite_started = pool.submit(lite.start)  # the slowest to start: meanwhile
         redis, postgres, tansu = Redis(root), Postgres(root), Tansu(root)
-        started: list[Redis | Postgres | Tansu] = []
-        procs: list[subprocess.Popen[bytes]] = []
+        sessions = SentinelGroup(root / "sessions", master="sessions")
+        trades = RedisCluster(root / "trades")
+        started: list[Redis | Postgres | Tansu | SentinelGroup] = []
+        procs: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            for server in (redis, postgres, tansu):
+            for server in (redis, postgres, tansu, sessions):
                 started.append(server.start())
-            native = Native(redis, postgres, tansu, free_port(), free_port(), volumes)
+            for node in trades.nodes:
+                started.append(node.start())
+            native = Native(
+                redis, postgres, tansu, lite, sessions, trades, free_port(), free_port(), volumes
+            )
 
             def run(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
                 log = (root / f"{name}.log").open("wb")
@@ -1017,15 +1123,18 @@ def test_the_compose_processes_run_natively_and_every_target_is_up(
                     start_new_session=True,
                 )
                 log.close()
-                procs.append(proc)
+                procs[name] = proc
                 return proc
 
-            for name in ("fix-acceptor", "eventbus", "traffic", "backups"):
+            for name in ("fix-acceptor", "eventbus", "redis-trades-init"):
                 proc = run(name, localised_command(native, service(compose, name)))
                 if name == "fix-acceptor":
                     wait_for_port(native.fix_port, 30, proc)
+            lite_started.result(timeout=90)
+            for name in ("traffic", "backups"):
+                run(name, localised_command(native, service(compose, name)))
             config = root / "exporter.yml"
-            config.write_text(native.localise(exporter_config_path(compose).read_text()))
+            config.write_text(native.exporter_config(exporter_config_path(compose).read_text()))
             port = free_port()
             exporter = localised_command(native, service(compose, "exporter"))
             exporter[exporter.index("--config") + 1] = str(config)
@@ -1042,12 +1151,16 @@ def test_the_compose_processes_run_natively_and_every_target_is_up(
             with urllib.request.urlopen(runtime_url, timeout=5) as resp:
                 runtime = parse(resp.read().decode())
             assert {name for name, _ in runtime} == {m.name for m in CONTRACT}, logs
-            assert all(p.poll() is None for p in procs), logs
+            for name, proc in procs.items():
+                if name in ONE_SHOT:
+                    assert proc.wait(30) == 0, f"{name}: {logs}"
+                else:
+                    assert proc.poll() is None, f"{name}: {logs}"
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGTERM)
-            for proc in procs:
+            for proc in procs.values():
                 try:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
@@ -1055,6 +1168,110 @@ def test_the_compose_processes_run_natively_and_every_target_is_up(
                     proc.wait(5)
             for server in reversed(started):
                 server.stop()
+            with contextlib.suppress(Exception):
+                lite_started.result(timeout=90)
+            lite.stop()
+
+
+def redis_image_command(
+    svc: Mapping[str, Any], port: int, workdir: Path, ports: Mapping[str, int]
+) -> list[str]:
+    """A redis image service's ``redis-server`` command, run here: on ``port`` of
+    loopback in ``workdir``, each compose hostname of ``ports`` (and its port 6379
+    after it) as localhost on its local port."""
+    cmd = command(svc)
+    assert cmd[0] == "redis-server", cmd
+    local = [find_binary("redis-server")]
+    for i, arg in enumerate(cmd[1:], 1):
+        if arg in ports:
+            local.append("localhost")
+        elif arg == "6379" and cmd[i - 1] in ports:
+            local.append(str(ports[cmd[i - 1]]))
+        else:
+            local.append(arg)
+    return [*local, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
+
+
+def sentinel_script(svc: Mapping[str, Any], port: int, workdir: Path, primary: int) -> list[str]:
+    """A compose Sentinel's shell command, run here: compose's ``$$`` unescaped, its
+    ``/data`` in ``workdir``, redis-server run directly (the image's entrypoint only
+    drops root), on ``port``, monitoring the session store's primary as localhost
+    on its local port."""
+    sh, flag_c, script = command(svc)
+    assert (sh, flag_c) == ("sh", "-c")
+    for old, new in (
+        ("$$", "$"),
+        ("/data/", f"{workdir}/"),
+        ("exec docker-entrypoint.sh redis-server", f"exec {find_binary('redis-server')}"),
+        ("'port 26379'", f"'port {port}'"),
+        ("redis-sessions 6379", f"localhost {primary}"),
+    ):
+        assert old in script, old
+        script = script.replace(old, new)
+    return ["sh", "-c", script]
+
+
+def test_the_compose_sentinels_fail_over_the_session_store(compose: dict[str, Any]) -> None:
+    """The session store's primary, replica and three Sentinels, run here from their
+    compose commands (Debian's redis-server for the image's; hostnames resolved, as
+    compose's are, with localhost for each): the Sentinels find the replica and each
+    other, report quorum, and fail the primary over to the replica when it hangs."""
+    names = ["redis-sessions", "redis-sessions-replica", "sentinel-1", "sentinel-2", "sentinel-3"]
+    ports = {name: free_port() for name in names}
+    procs: list[subprocess.Popen[bytes]] = []
+    with service_root("sentinels") as root:
+        try:
+            for name in names:
+                workdir = root / name
+                workdir.mkdir()
+                svc = service(compose, name)
+                if name.startswith("sentinel"):
+                    cmd = sentinel_script(svc, ports[name], workdir, ports["redis-sessions"])
+                else:
+                    cmd = redis_image_command(svc, ports[name], workdir, ports)
+                env = {**os.environ, **{k: "localhost" for k in svc.get("environment") or {}}}
+                log = (workdir / "log").open("wb")
+                procs.append(subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=log))
+                log.close()
+                wait_for_port(ports[name], 30, procs[-1])
+            sentinels = [ports[f"sentinel-{i}"] for i in (1, 2, 3)]
+
+            def master(port: int) -> dict[str, str]:
+                reply = redis_command(port, "SENTINEL", "master", "sessions").decode()
+                lines = reply.split("\r\n")
+                return dict(zip(lines[2::4], lines[4::4], strict=False))
+
+            def settled() -> bool:
+                views = [master(p) for p in sentinels]
+                return all(
+                    v.get("num-slaves") == "1" and v.get("num-other-sentinels") == "2"
+                    for v in views
+                )
+
+            def logs() -> dict[str, str]:
+                return {p.name: (p / "log").read_text()[-800:] for p in root.iterdir()}
+
+            def failed_over() -> bool:
+                return int(master(sentinels[0])["port"]) == ports["redis-sessions-replica"]
+
+            try:
+                wait_until(settled, 30, "Sentinels settled")
+                quorum = redis_command(sentinels[0], "SENTINEL", "ckquorum", "sessions")
+                assert quorum.startswith(b"+OK"), quorum
+                assert master(sentinels[0])["ip"] == "localhost"  # announced as a hostname
+                assert int(master(sentinels[0])["port"]) == ports["redis-sessions"]
+                os.kill(procs[0].pid, signal.SIGSTOP)  # the primary hangs
+                try:
+                    wait_until(failed_over, 60, "a failover to the replica")
+                finally:
+                    os.kill(procs[0].pid, signal.SIGCONT)
+            except (TimeoutError, AssertionError) as exc:
+                raise AssertionError(f"{exc}\n{logs()}") from exc
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
 
 
 def series_with(series: Series, name: str, **labels: str) -> list[float]:
@@ -1093,8 +1310,17 @@ def missing_data(series: Series, config: Mapping[str, Any]) -> list[str]:
                 series, "tradeops_redis_heartbeat_present", target=t["name"], heartbeat=hb["name"]
             )
             expect(present == [1.0], f"redis/{t['name']}: heartbeat {hb['name']} {present}")
-        canary = series_with(series, "tradeops_redis_canary_success", target=t["name"])
-        expect(canary == [1.0], f"redis/{t['name']}: canary {canary}")
+        if t.get("canary"):
+            canary = series_with(series, "tradeops_redis_canary_success", target=t["name"])
+            expect(canary == [1.0], f"redis/{t['name']}: canary {canary}")
+        if t.get("sentinels"):
+            answering = series_with(
+                series, "tradeops_redis_sentinel_sentinels_reachable", target=t["name"]
+            )
+            expect(answering == [len(t["sentinels"])], f"redis/{t['name']}: {answering} answer")
+        if t.get("cluster"):
+            ok = series_with(series, "tradeops_redis_cluster_state_ok", target=t["name"])
+            expect(ok == [1.0], f"redis/{t['name']}: cluster state ok {ok}")
     for t in config["timescale"]:
         for table in t["tables"]:
             newest = series_with(
@@ -1104,6 +1330,12 @@ def missing_data(series: Series, config: Mapping[str, Any]) -> list[str]:
                 table=table["name"],
             )
             expect(bool(newest) and now - max(newest) < 30, f"timescale: {table['name']} {newest}")
+        extension = series_with(series, "tradeops_timescale_extension_installed", target=t["name"])
+        if extension == [1.0]:  # the ticks are a hypertable where TimescaleDB is
+            chunks = series_with(
+                series, "tradeops_timescale_hypertable_chunks", target=t["name"], hypertable=HT
+            )
+            expect(bool(chunks) and chunks[0] > 0, f"timescale/{t['name']}: chunks {chunks}")
     for t in config["backups"]:
         kind = t["source"]["type"]
         name = (
@@ -1210,25 +1442,35 @@ def demo_files() -> Iterator[Path]:
 
 
 def without_locations(value: Any) -> Any:
-    """A target with the values that say where (addresses, URLs, paths) blanked."""
+    """A target with the values that say where (addresses, URLs, paths) blanked (a
+    list of addresses keeps its length)."""
     if isinstance(value, dict):
         return {
-            k: "<where>" if k in LOCATION_KEYS else without_locations(v) for k, v in value.items()
+            k: _blanked(v) if k in LOCATION_KEYS else without_locations(v) for k, v in value.items()
         }
     if isinstance(value, list):
         return [without_locations(v) for v in value]
     return value
 
 
+def _blanked(value: Any) -> Any:
+    return ["<where>"] * len(value) if isinstance(value, list) else "<where>"
+
+
 def test_the_exporter_targets_are_the_demo_s(compose: dict[str, Any], demo_files: Path) -> None:
     """The demo's targets (but those left out, with a reason), field for field, but
-    for addresses and paths."""
+    for addresses and paths and the fields only the demo's PGlite needs."""
     demo = yaml.safe_load((demo_files / "exporter.yml").read_text())
     ours = compose_exporter_config(compose)
     assert ours["global"] == demo["global"]
     demo_targets, our_targets = targets(demo), targets(ours)
     assert set(demo_targets) - set(ONLY_NATIVE) == set(our_targets)
     assert set(ONLY_NATIVE) <= set(demo_targets), "a target left out that the demo has not"
+    for key, fields in ONLY_NATIVE_FIELDS.items():
+        demo_target = demo_targets[key]
+        assert {k: demo_target.get(k) for k in fields} == fields, f"{key}: not the demo's"
+        assert not set(fields) & set(our_targets[key]), f"{key}: compose has them too"
+        demo_targets[key] = {k: v for k, v in demo_target.items() if k not in fields}
     for key, target in our_targets.items():
         assert without_locations(target) == without_locations(demo_targets[key]), key
     assert set(ours["modules"]) == set(demo["modules"])

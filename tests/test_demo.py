@@ -1,4 +1,5 @@
-"""The README's demo command, run briefly: every service starts, Prometheus
+"""The README's demo command, run briefly: every service starts (a TimescaleDB, a
+Sentinel group and a Redis Cluster among them), Prometheus
 scrapes the exporter and sees every target up, the shipped Alertmanager config
 delivers the Watchdog to the demo's dead-man's-switch stand-in (printed as it
 arrives), every panel and variable query of every dashboard returns data live
@@ -41,9 +42,13 @@ def test_demo_runs_and_prometheus_sees_every_target_up() -> None:
     assert int(sinks[1]) >= 1 and sinks[2] == "0", out.stdout
     for target in (
         "redis/cache",
+        "redis/sessions",  # through its Sentinels
+        "redis/sessions-replica",
+        "redis/trades",  # the cluster
         "fix/venue",
         "fix_store/venue-sim",
         "timescale/marketdata",
+        "timescale/tsdb",  # the hypertable, on TimescaleDB (PGlite)
         "eventbus/runtime",
         "kafka/marketdata",
         "backups/pg-dumps",
