@@ -14,6 +14,7 @@ import asyncpg
 
 from stack import Postgres, TimescaleLite
 from stack.services import _postgres_bin
+from stack.sim_hypertable import RECORD_RUN
 
 from .helpers import self_signed_cert
 
@@ -226,37 +227,6 @@ async def lite_fetch(lite: TimescaleLite, sql: str, *args: object) -> list[async
         await conn.close(timeout=5)
 
 
-_RECORD_RUN = """
-WITH run AS (SELECT $1::int AS id, $2::timestamptz AS started, $3::timestamptz AS finished,
-                    $4::boolean AS ok)
-INSERT INTO _timescaledb_internal.bgw_job_stat AS s (job_id, last_start, last_finish,
-    next_start, last_successful_finish, last_run_success, total_runs, total_duration,
-    total_duration_failures, total_successes, total_failures, total_crashes,
-    consecutive_failures, consecutive_crashes)
-SELECT j.id, r.started, r.finished,
-       CASE WHEN r.ok THEN r.started + j.schedule_interval ELSE r.finished + j.retry_period END,
-       CASE WHEN r.ok THEN r.finished ELSE '-infinity' END, r.ok, 1, r.finished - r.started,
-       CASE WHEN r.ok THEN interval '0' ELSE r.finished - r.started END,
-       r.ok::int, (NOT r.ok)::int, 0, (NOT r.ok)::int, 0
-  FROM run r JOIN _timescaledb_config.bgw_job j ON j.id = r.id
-ON CONFLICT (job_id) DO UPDATE SET
-    last_start = excluded.last_start, last_finish = excluded.last_finish,
-    next_start = excluded.next_start, last_run_success = excluded.last_run_success,
-    last_successful_finish = CASE WHEN excluded.last_run_success
-        THEN excluded.last_finish ELSE s.last_successful_finish END,
-    total_runs = s.total_runs + 1,
-    total_duration = s.total_duration + excluded.total_duration,
-    total_duration_failures = s.total_duration_failures + excluded.total_duration_failures,
-    total_successes = s.total_successes + excluded.total_successes,
-    total_failures = s.total_failures + excluded.total_failures,
-    consecutive_failures = CASE WHEN excluded.last_run_success
-        THEN 0 ELSE s.consecutive_failures + 1 END
-"""
-"""One run's outcome as the scheduler records it (bgw_job_stat_mark_end): counters,
-last start and finish, the next start a schedule interval after the start (a retry
-period after a failed finish), ``-infinity`` for a success that never was."""
-
-
 async def run_job(lite: TimescaleLite, job_id: int) -> bool:
     """Run a TimescaleDB job with ``CALL run_job`` (the job's real work: chunks get
     compressed, a failing procedure raises), then write its run into the job
@@ -273,7 +243,7 @@ async def run_job(lite: TimescaleLite, job_id: int) -> bool:
         except asyncpg.RaiseError:
             ok = False
         finish = await conn.fetchval("SELECT clock_timestamp()")
-        await conn.execute(_RECORD_RUN, job_id, start, finish, ok)
+        await conn.execute(RECORD_RUN, job_id, start, finish, ok)
         return ok
     finally:
         await conn.close(timeout=5)
