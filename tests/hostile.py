@@ -5,6 +5,9 @@ second, so these are fakes, and only for that: each one forces an error path.
 Every client the exporter speaks talks first, so a peer answers the first bytes
 it receives (``close`` answers nothing: it hangs up at once).
 
+``HostileFiles`` does the same for the kinds that read files: it puts a hostile
+thing (a sparse 10 GB file, a FIFO, a link loop...) where a file is expected.
+
 The suites record what they saw with ``record_fault``; the conftest prints the
 kind x behaviour matrix at the end of the run.
 """
@@ -15,11 +18,18 @@ import asyncio
 import os
 import random
 import resource
+import shutil
+import signal
+import socket
+import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+import pytest
 
 Behaviour = Literal["silent", "close", "garbage", "stream", "slow", "huge", "auth"]
 BEHAVIOURS: tuple[Behaviour, ...] = ("silent", "close", "garbage", "stream", "slow", "huge", "auth")
@@ -158,6 +168,23 @@ async def hostile_peer(
         await peer.stop()
 
 
+@asynccontextmanager
+async def hostile_peers(
+    cases: Mapping[str, tuple[Behaviour, bytes]],
+) -> AsyncIterator[dict[str, HostilePeer]]:
+    """One started ``HostilePeer`` per case (name -> (behaviour, reply)), all stopped
+    afterwards: the targets of an exporter configured with several hostile peers."""
+    peers: dict[str, HostilePeer] = {}
+    try:
+        for name, (behaviour, reply) in cases.items():
+            peers[name] = HostilePeer(behaviour, reply)
+            await peers[name].start()
+        yield peers
+    finally:
+        for peer in peers.values():
+            await peer.stop()
+
+
 @dataclass(frozen=True)
 class Usage:
     """What the test process holds: the plateau a fault suite checks."""
@@ -180,3 +207,102 @@ class Usage:
             rss_bytes=rss_pages * os.sysconf("SC_PAGE_SIZE"),
             max_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         )
+
+
+FileBehaviour = Literal[
+    "huge", "garbage", "non-utf8", "fifo", "stream", "unreadable", "not-a-file", "loop"
+]
+FILE_BEHAVIOURS: tuple[FileBehaviour, ...] = (
+    "huge", "garbage", "non-utf8", "fifo", "stream", "unreadable", "not-a-file", "loop",
+)  # fmt: skip
+WRITE_ONLY = Path("/proc/sys/vm/compact_memory")
+"""A kernel file of mode 0200: reading it is refused (EACCES) even to root."""
+HUGE_BYTES = 10 << 30
+
+
+def can_refuse_reads() -> bool:
+    """Whether an unreadable file can be made here (root reads any chmod 000 file)."""
+    return os.geteuid() != 0 or WRITE_ONLY.exists()
+
+
+def file_behaviours_here() -> list[FileBehaviour]:
+    """The ``FILE_BEHAVIOURS`` this machine can make: not ``unreadable`` when the
+    tests run as root and no kernel file refuses reads."""
+    return [b for b in FILE_BEHAVIOURS if b != "unreadable" or can_refuse_reads()]
+
+
+class HostileFiles:
+    """Puts a hostile thing where a file is expected; stops FIFO writers afterwards.
+
+    ``huge`` is a sparse 10 GB file, ``garbage`` 4 KiB of random bytes, ``non-utf8``
+    JSON-looking bytes that are not UTF-8, ``fifo`` a FIFO nobody writes to (open()
+    blocks), ``stream`` a FIFO a writer fills without end, ``unreadable`` a file the
+    exporter's user may not read, ``not-a-file`` a directory (``socket``: a UNIX
+    socket), ``loop`` a symbolic link to itself.
+    """
+
+    def __init__(self) -> None:
+        self.writers: list[subprocess.Popen[bytes]] = []
+        self.sockets: list[socket.socket] = []
+
+    def make(self, path: Path, behaviour: FileBehaviour, not_a_file: str = "directory") -> Path:
+        """Replace whatever is at ``path`` with ``behaviour``."""
+        self._clear(path)
+        if behaviour == "huge":
+            with path.open("wb") as f:
+                f.truncate(HUGE_BYTES)
+        elif behaviour == "garbage":
+            path.write_bytes(random.Random(7).randbytes(4096))
+        elif behaviour == "non-utf8":
+            path.write_bytes(b'{"result": "ok\xff\xfe", "name": "\xc3\x28"}\n')
+        elif behaviour in ("fifo", "stream"):
+            os.mkfifo(path)
+            if behaviour == "stream":  # <> opens without waiting for a reader; the
+                # time limit ends a writer whose test was killed before its teardown
+                script = f'exec 3<>"{path}"; exec timeout 300 cat /dev/zero >&3'
+                writer = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+                self.writers.append(writer)
+        elif behaviour == "unreadable":
+            self._unreadable(path)
+        elif behaviour == "not-a-file" and not_a_file == "socket":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(path))
+            self.sockets.append(sock)
+        elif behaviour == "not-a-file":
+            path.mkdir()
+        else:
+            os.symlink(path.name, path)
+        return path
+
+    @staticmethod
+    def _unreadable(path: Path) -> None:
+        if os.geteuid() != 0:
+            path.write_text("{}")
+            path.chmod(0)
+        elif WRITE_ONLY.exists():
+            os.symlink(WRITE_ONLY, path)
+        else:
+            pytest.skip("no file here refuses reads to root")
+
+    @staticmethod
+    def _clear(path: Path) -> None:
+        if path.is_symlink() or path.is_file() or path.is_fifo() or path.is_socket():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+    def close(self) -> None:
+        """Stop the writers and close the sockets."""
+        for writer in self.writers:
+            os.killpg(writer.pid, signal.SIGKILL)  # timeout and its cat
+            writer.wait(5)
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def hostile_files() -> Iterator[HostileFiles]:
+    """A ``HostileFiles`` cleaned up after the test."""
+    files = HostileFiles()
+    yield files
+    files.close()

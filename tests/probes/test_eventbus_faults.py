@@ -8,25 +8,19 @@ or answer in random bytes. What a real endpoint does is in ``test_eventbus.py``.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-import statistics
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exporter.config import ConfigError, parse
-from exporter.logs import JsonFormatter, LogfmtFormatter
 from exporter.probes.eventbus import BUDGET_HEADROOM, EventBusState, EventBusTarget
 
+from .. import faults
 from ..fixtures_eventbus import Outcome, probe_once, target_from
-from ..helpers import Running, eventually, report, value
-from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer, record_fault
+from ..helpers import Running, report, scrape_until
+from ..hostile import Behaviour, hostile_peer, hostile_peers, record_fault
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 ANNOUNCED = OK_HEAD + b"Content-Length: 2000000000\r\n\r\n"
@@ -86,7 +80,7 @@ async def test_each_hostile_peer_has_one_stable_reason(case: str, token_file: Pa
         url = f"http://{peer.address}/health"
         target = target_from(_yaml(url, token_file, timeout="300ms" if hangs else "900ms"))
         outs, _ = await _runs(target, 3 if hangs else 10)
-    assert {o.reason for o in outs} == {reason}, [(o.reason, o.error) for o in outs]
+    assert faults.same_reason(outs) == reason
     assert all(o.series == {} for o in outs)
     assert all("bus-token-123" not in o.error for o in outs)
     if case == behaviour:
@@ -159,76 +153,24 @@ eventbus:
     assert small.response_budget is None  # the kind's default, 4 MiB
 
 
-def _config(peers: dict[str, HostilePeer], token_file: Path) -> str:
-    rows = "".join(
-        f'  - {{name: {name}, url: "http://{p.address}/health", token_file: {token_file},'
-        " interval: 600ms, timeout: 500ms}\n"
-        for name, p in peers.items()
-    )
-    return "eventbus:\n" + rows
-
-
-@asynccontextmanager
-async def _all_peers() -> AsyncIterator[dict[str, HostilePeer]]:
-    peers: dict[str, HostilePeer] = {}
-    try:
-        for case, (behaviour, reply, _) in CASES.items():
-            peers[case] = HostilePeer(behaviour, reply)
-            await peers[case].start()
-        yield peers
-    finally:
-        for p in peers.values():
-            await p.stop()
-
-
-def _lines(records: list[logging.LogRecord]) -> Iterator[str]:
-    for record in records:
-        yield JsonFormatter().format(record)
-        yield LogfmtFormatter().format(record)
-
-
 async def test_many_failed_runs_log_once_and_metrics_stay_fast(
     exporter_factory: Any, token_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="exporter")
-    async with _all_peers() as peers:
-        run: Running = await exporter_factory(_config(peers, token_file))
-
-        async def five_runs_each() -> bool:
-            m = await run.scrape()
-            return all(
-                (value(m, "tradeops_probe_runs_total", kind="eventbus", target=t) or 0) >= 5
-                for t in peers
-            )
-
-        await eventually(five_runs_each, timeout=15)
-        took = []
-        for _ in range(20):
-            start = time.perf_counter()
-            m = await run.scrape()
-            took.append(time.perf_counter() - start)
-        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    for case, (_, _, reason) in CASES.items():
-        assert value(m, "tradeops_up", kind="eventbus", target=case) == 0
-        labels = {"kind": "eventbus", "target": case, "reason": reason}
-        assert (value(m, "tradeops_probe_errors_total", **labels) or 0) >= 4, case
-    per_target = sorted(r.fields["target"] for r in warnings)  # type: ignore[attr-defined]
-    assert per_target == sorted(CASES), per_target
-    lines = list(_lines(warnings))
-    longest = max(len(line) for line in lines)
-    assert longest < 2048, longest
-    assert not any("bus-token-123" in line for line in lines)
-    assert max(took) < 0.5, f"/metrics took {max(took):.3f}s"
+    async with hostile_peers({case: (b, reply) for case, (b, reply, _) in CASES.items()}) as peers:
+        urls = {name: f'url: "http://{p.address}/health"' for name, p in peers.items()}
+        common = f"token_file: {token_file}, interval: 600ms, timeout: 500ms"
+        run: Running = await exporter_factory(faults.targets_yaml("eventbus", urls, common))
+        await scrape_until(run, faults.each_ran("eventbus", peers, 5), timeout=15)
+        expected = {case: reason for case, (_, _, reason) in CASES.items()}
+        scrapes, longest = await faults.check_one_warning_each(
+            run, "eventbus", expected, caplog.records
+        )
+    faults.assert_not_logged(caplog.records, "bus-token-123")
     report(
-        f"eventbus faults: /metrics median {statistics.median(took) * 1000:.1f} ms, max "
-        f"{max(took) * 1000:.1f} ms with {len(CASES)} hostile targets; longest log line "
-        f"{longest} characters"
+        f"eventbus faults: /metrics {scrapes.latency} with {len(CASES)} hostile targets;"
+        f" longest log line {longest} characters"
     )
-
-
-def _usage() -> Usage:
-    gc.collect()
-    return Usage.now()
 
 
 @pytest.mark.parametrize("behaviour", ["close", "garbage"])
@@ -237,28 +179,10 @@ async def test_usage_plateaus_over_a_thousand_runs(behaviour: Behaviour, token_f
         target = target_from(_yaml(f"http://{peer.address}/health", token_file))
         state = EventBusState(target)
         try:
-            for _ in range(500):  # warm up: RSS settles after a few hundred runs
-                await probe_once(target, state)
-            usage = [_usage()]
-            start = time.perf_counter()
-            outs = [await probe_once(target, state) for _ in range(500)]
-            usage.append(_usage())
-            outs += [await probe_once(target, state) for _ in range(500)]
-            elapsed = time.perf_counter() - start
+            # warm-up: RSS settles after a few hundred runs
+            flat = await faults.plateau(lambda: probe_once(target, state), warmup=500)
         finally:
             await state.aclose()
-        await asyncio.sleep(0.05)  # the peer's handlers finish
-        usage.append(_usage())
-    before, half, after = usage
-    assert {o.reason for o in outs} == {"protocol"}
-    assert after.fds <= before.fds + 2, usage
-    assert after.tasks <= before.tasks + 2, usage
-    assert after.threads == before.threads, usage
-    # a leak grows with the runs; the pytest process around it moves RSS a little
-    assert after.rss_bytes - half.rss_bytes < 4 << 20, usage
-    assert after.rss_bytes - before.rss_bytes < 16 << 20, usage
-    report(
-        f"eventbus {behaviour} x1000: {elapsed:.2f} ms/run; fds {before.fds}->{after.fds}, "
-        f"tasks {before.tasks}->{after.tasks}, threads {before.threads}->{after.threads}, "
-        f"RSS {before.rss_bytes >> 20}->{half.rss_bytes >> 20}->{after.rss_bytes >> 20} MiB"
-    )
+    report(f"eventbus {behaviour}: {flat}")
+    assert flat.same_reason() == "protocol"
+    flat.assert_flat()

@@ -9,27 +9,23 @@ message, drip a byte a second or flood Heartbeats. What the real acceptor does
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
-import statistics
 import struct
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import simplefix
 
-from exporter import config as cfg
 from exporter.catalogue import fix as M
-from exporter.logs import JsonFormatter, LogfmtFormatter
-from exporter.probes.fix import KIND, FixState, FixTarget
-from exporter.scheduler import RunOutcome, run_probe
+from exporter.probes.fix import KIND, FixTarget
+from exporter.scheduler import RunOutcome
 
-from ..helpers import Running, eventually, report, value
-from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer, record_fault
+from .. import faults
+from ..helpers import Running, report, scrape_until, value
+from ..hostile import Behaviour, hostile_peer, hostile_peers, record_fault
 
 Factory = Callable[..., Any]
 
@@ -73,9 +69,7 @@ fix:
     timeout: {timeout}
 {extra}
 """
-    target = cfg.parse(text, "cfg.yml").targets["fix"][0]
-    assert isinstance(target, FixTarget)
-    return target
+    return faults.parse_target(text, "fix", FixTarget)
 
 
 def _failure(out: RunOutcome) -> str | None:
@@ -88,29 +82,23 @@ def _failure(out: RunOutcome) -> str | None:
     return hot[0] if hot else None
 
 
-async def _runs(target: FixTarget, state: FixState, n: int) -> list[RunOutcome]:
-    return [await run_probe(KIND, target, state, target.timeout_s) for _ in range(n)]
-
-
 @pytest.mark.parametrize("behaviour", list(CASES))
 async def test_each_hostile_peer_has_one_stable_reason(behaviour: Behaviour) -> None:
     reply, reason, failure = CASES[behaviour]
     async with hostile_peer(behaviour, reply=reply) as peer:
         hangs = behaviour in ("silent", "slow")
         target = _target(peer.address, timeout="300ms") if hangs else _target(peer.address)
-        state = FixState(target)
         runs = 3 if hangs else 20  # close and garbage are races
-        outs = await _runs(target, state, runs)
-    seen = {(o.reason, _failure(o)) for o in outs}
-    assert seen == {(reason, failure)}, [(o.reason, _failure(o), str(o.error)) for o in outs]
+        outs, _ = await faults.fresh_runs(KIND, target, runs)
+    assert faults.same_reason(outs) == reason
+    assert {_failure(o) for o in outs} == {failure}, [(_failure(o), str(o.error)) for o in outs]
     record_fault("fix", behaviour, reason)
 
 
 async def test_huge_body_length_is_refused_without_buffering_it() -> None:
     async with hostile_peer("huge", reply=HUGE) as peer:
         target = _target(peer.address)
-        state = FixState(target)
-        out = (await _runs(target, state, 1))[0]
+        (out,), state = await faults.fresh_runs(KIND, target, 1)
     assert (out.reason, _failure(out)) == ("protocol", "garbled")
     assert "BodyLength" in str(out.error)
     assert 0 < state.budget.used < 256 * 1024, state.budget.used  # charged, and not read on
@@ -124,8 +112,7 @@ async def test_a_flood_of_valid_messages_is_cut_at_the_response_budget() -> None
     assert len(flood) > 200 * 1024
     async with hostile_peer("huge", reply=flood, replies=[lambda _: LOGON]) as peer:
         target = _target(peer.address, extra="    response_budget: 64KiB")
-        state = FixState(target)
-        out = (await _runs(target, state, 1))[0]
+        (out,), _ = await faults.fresh_runs(KIND, target, 1)
     assert out.reason == "protocol"
     assert "response budget of 64KiB" in str(out.error)
     assert _failure(out) == "garbled"
@@ -152,108 +139,39 @@ async def _closing_peer(abort: bool) -> AsyncIterator[int]:
 async def test_a_close_right_after_the_logon_is_always_logon_rejected(abort: bool) -> None:
     async with _closing_peer(abort) as port:
         target = _target(f"127.0.0.1:{port}")
-        outs = await _runs(target, FixState(target), 30)
-    seen = {(o.reason, _failure(o)) for o in outs}
-    assert seen == {("auth", "logon_rejected")}, seen
-
-
-def _config(peers: dict[str, HostilePeer]) -> str:
-    rows = "".join(
-        f'  - {{name: {name}, address: "{p.address}", sender_comp_id: MONITOR,'
-        " target_comp_id: VENUE, interval: 600ms, timeout: 500ms}\n"
-        for name, p in peers.items()
-    )
-    return "fix:\n" + rows
-
-
-@asynccontextmanager
-async def _all_peers() -> AsyncIterator[dict[str, HostilePeer]]:
-    peers: dict[str, HostilePeer] = {}
-    try:
-        for behaviour, (reply, _, _) in CASES.items():
-            peers[behaviour] = HostilePeer(behaviour, reply)
-            await peers[behaviour].start()
-        yield peers
-    finally:
-        for p in peers.values():
-            await p.stop()
-
-
-def _lines(records: list[logging.LogRecord]) -> Iterator[str]:
-    for record in records:
-        yield JsonFormatter().format(record)
-        yield LogfmtFormatter().format(record)
+        outs, _ = await faults.fresh_runs(KIND, target, 30)
+    assert faults.same_reason(outs) == "auth"
+    assert {_failure(o) for o in outs} == {"logon_rejected"}
 
 
 async def test_many_failed_runs_log_once_and_metrics_stay_fast(
     exporter_factory: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="exporter")
-    async with _all_peers() as peers:
-        run: Running = await exporter_factory(_config(peers))
-
-        async def five_runs_each() -> bool:
-            m = await run.scrape()
-            return all(
-                (value(m, "tradeops_probe_runs_total", kind="fix", target=t) or 0) >= 5
-                for t in peers
-            )
-
-        await eventually(five_runs_each, timeout=15)
-        took = []
-        for _ in range(20):
-            start = time.perf_counter()
-            m = await run.scrape()
-            took.append(time.perf_counter() - start)
-        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    for behaviour, (_, reason, failure) in CASES.items():
-        assert value(m, "tradeops_up", kind="fix", target=behaviour) == 0
-        errors = value(
-            m, "tradeops_probe_errors_total", kind="fix", target=behaviour, reason=reason
+    async with hostile_peers({b: (b, reply) for b, (reply, _, _) in CASES.items()}) as peers:
+        addresses = {name: f'address: "{p.address}"' for name, p in peers.items()}
+        common = "sender_comp_id: MONITOR, target_comp_id: VENUE, interval: 600ms, timeout: 500ms"
+        run: Running = await exporter_factory(faults.targets_yaml("fix", addresses, common))
+        await scrape_until(run, faults.each_ran("fix", peers, 5), timeout=15)
+        expected: dict[str, str] = {b: reason for b, (_, reason, _) in CASES.items()}
+        scrapes, longest = await faults.check_one_warning_each(run, "fix", expected, caplog.records)
+    for behaviour, (_, _, failure) in CASES.items():
+        failed = value(
+            scrapes.last, "tradeops_fix_probe_failure", session=behaviour, reason=failure
         )
-        assert (errors or 0) >= 4, (behaviour, errors)
-        assert value(m, "tradeops_fix_probe_failure", session=behaviour, reason=failure) == 1
-    per_target = sorted(r.fields["target"] for r in warnings)  # type: ignore[attr-defined]
-    assert per_target == sorted(CASES), per_target
-    longest = max(len(line) for line in _lines(warnings))
-    assert longest < 2048, longest
-    assert max(took) < 0.5, f"/metrics took {max(took):.3f}s"
+        assert failed == 1, behaviour
     report(
-        f"fix faults: /metrics median {statistics.median(took) * 1000:.1f} ms, "
-        f"max {max(took) * 1000:.1f} ms with {len(CASES)} hostile targets; "
-        f"longest log line {longest} characters"
+        f"fix faults: /metrics {scrapes.latency} with {len(CASES)} hostile targets;"
+        f" longest log line {longest} characters"
     )
-
-
-def _usage() -> Usage:
-    gc.collect()
-    return Usage.now()
 
 
 @pytest.mark.parametrize("behaviour", ["close", "garbage"])
 async def test_usage_plateaus_over_a_thousand_runs(behaviour: Behaviour) -> None:
     async with hostile_peer(behaviour) as peer:
         target = _target(peer.address)
-        state = FixState(target)
-        await _runs(target, state, 500)  # warm up: RSS settles after a few hundred runs
-        usage = [_usage()]
-        start = time.perf_counter()
-        outs = await _runs(target, state, 500)
-        usage.append(_usage())
-        outs += await _runs(target, state, 500)
-        elapsed = time.perf_counter() - start
-        await asyncio.sleep(0.05)  # the peer's handlers finish
-        usage.append(_usage())
-    before, half, after = usage
-    assert {o.reason for o in outs} == {CASES[behaviour][1]}
-    assert after.fds <= before.fds + 2, usage
-    assert after.tasks <= before.tasks + 2, usage
-    assert after.threads == before.threads, usage
-    # a leak grows with the runs; the pytest process around it moves RSS a little
-    assert after.rss_bytes - half.rss_bytes < 4 << 20, usage
-    assert after.rss_bytes - before.rss_bytes < 16 << 20, usage
-    report(
-        f"fix {behaviour} x1000: {elapsed:.2f} ms/run; fds {before.fds}->{after.fds}, "
-        f"tasks {before.tasks}->{after.tasks}, threads {before.threads}->{after.threads}, "
-        f"RSS {before.rss_bytes >> 20}->{half.rss_bytes >> 20}->{after.rss_bytes >> 20} MiB"
-    )
+        # warm-up: RSS settles after a few hundred runs
+        flat = await faults.fresh_plateau(KIND, target, warmup=500)
+    report(f"fix {behaviour}: {flat}")
+    assert flat.same_reason() == CASES[behaviour][1]
+    flat.assert_flat()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -20,19 +19,18 @@ from typing import Any
 
 import pytest
 
-from exporter import config as cfg
 from exporter.probes.fix_store import KIND, FixStoreState, FixStoreTarget
-from exporter.scheduler import RunOutcome, run_probe
+from exporter.scheduler import RunOutcome
 
-from ..helpers import Running, Series, eventually, report, scrape_until, value
-from ..hostile import Usage, record_fault
-from .test_backups_faults import (
+from .. import faults
+from ..helpers import Running, eventually, report, scrape_until
+from ..hostile import (
     FILE_BEHAVIOURS,
     FileBehaviour,
     HostileFiles,
-    can_refuse_reads,
-    check_episodes,
+    file_behaviours_here,
     hostile_files,
+    record_fault,
 )
 
 __all__ = ["hostile_files"]
@@ -41,18 +39,8 @@ Factory = Callable[..., Any]
 PREFIX = "FIX.4.4-ENGINE-VENUE"
 SEQNUMS = "00000000000000000004 : 00000000000000000004"
 LINE = "20261123-02:36:37.887566000 : 8=FIX.4.4\x019=5\x0135=0\x0149=VENUE\x0156=ENGINE\x01\n"
-STORE_REASONS: dict[FileBehaviour, str] = {
-    "huge": "protocol",
-    "garbage": "protocol",
-    "non-utf8": "protocol",
-    "fifo": "config",
-    "stream": "config",
-    "unreadable": "auth",
-    "not-a-file": "config",
-    "loop": "config",
-}
 LOG_REASONS: dict[FileBehaviour, str | None] = {
-    **STORE_REASONS,
+    **faults.FILE_REASONS,
     "huge": None,  # a log is tailed: the first read starts backfill_bytes before its end
     "garbage": None,  # lines that are not FIX are skipped
     "non-utf8": None,
@@ -81,13 +69,7 @@ fix_store:
     timeout: 500ms
 {extra}
 """
-    target = cfg.parse(text, "cfg.yml").targets["fix_store"][0]
-    assert isinstance(target, FixStoreTarget)
-    return target
-
-
-async def _runs(target: FixStoreTarget, state: FixStoreState, n: int) -> list[RunOutcome]:
-    return [await run_probe(KIND, target, state, target.timeout_s) for _ in range(n)]
+    return faults.parse_target(text, "fix_store", FixStoreTarget)
 
 
 def _sample(out: RunOutcome, name: str, *labels: str) -> float | None:
@@ -106,13 +88,11 @@ async def test_each_hostile_seqnums_file_has_one_stable_reason(
     directory = _store(tmp_path / "store")
     hostile_files.make(directory / f"{PREFIX}.seqnums", behaviour)
     target = _target(directory)
-    state = FixStoreState(target)
-    outs = await _runs(target, state, 5)
-    await state.aclose()
-    assert {o.reason for o in outs} == {STORE_REASONS[behaviour]}, [str(o.error) for o in outs]
+    outs, state = await faults.fresh_runs(KIND, target, 5)
+    assert faults.same_reason(outs) == faults.FILE_REASONS[behaviour]
     assert max(o.duration for o in outs) < 0.4  # refused, never waited for (timeout 500ms)
     assert state.budget.used <= 4096  # the huge file and the FIFOs were not read
-    record_fault("fix_store", behaviour, STORE_REASONS[behaviour])
+    record_fault("fix_store", behaviour, faults.FILE_REASONS[behaviour])
 
 
 @pytest.mark.parametrize("behaviour", FILE_BEHAVIOURS)
@@ -122,10 +102,8 @@ async def test_each_hostile_messages_log_has_one_stable_reason(
     directory = _store(tmp_path / "store")
     hostile_files.make(directory / f"{PREFIX}.messages.current.log", behaviour)
     target = _target(directory)
-    state = FixStoreState(target)
-    outs = await _runs(target, state, 5)
-    await state.aclose()
-    assert {o.reason for o in outs} == {LOG_REASONS[behaviour]}, [str(o.error) for o in outs]
+    outs, state = await faults.fresh_runs(KIND, target, 5)
+    assert faults.same_reason(outs) == LOG_REASONS[behaviour]
     assert max(o.duration for o in outs) < 0.4
     assert state.messages.bytes_read <= target.backfill_bytes
 
@@ -135,9 +113,7 @@ async def test_a_backlog_beyond_the_budget_is_read_over_several_runs(tmp_path: P
     lines = 4000  # 4000 lines of 76 bytes: about 300 KiB
     directory = _store(tmp_path / "store", log_lines=lines)
     target = _target(directory, extra="    response_budget: 64KiB")
-    state = FixStoreState(target)
-    outs = await _runs(target, state, 6)
-    await state.aclose()
+    outs, _ = await faults.fresh_runs(KIND, target, 6)
     assert all(o.ok for o in outs), [o.error for o in outs]
     counted = [_sample(o, "messages_total", "inbound", "heartbeat") or 0.0 for o in outs]
     assert 0 < counted[0] < lines
@@ -152,7 +128,7 @@ async def test_closing_a_state_does_not_wait_for_a_stuck_read(tmp_path: Path) ->
     reload or shutdown: the files are closed when the read returns."""
     target = _target(_store(tmp_path / "store"))
     state = FixStoreState(target)
-    assert (await _runs(target, state, 1))[0].ok
+    assert (await faults.repeat(KIND, target, state, 1))[0].ok
     assert state.messages.file is not None
     release = threading.Event()
     stuck = asyncio.ensure_future(state.io.call(release.wait, 30))
@@ -160,7 +136,7 @@ async def test_closing_a_state_does_not_wait_for_a_stuck_read(tmp_path: Path) ->
     start = time.perf_counter()
     await asyncio.wait_for(state.aclose(), 1)
     assert time.perf_counter() - start < 0.1
-    out = (await _runs(target, state, 1))[0]
+    out = (await faults.repeat(KIND, target, state, 1))[0]
     assert out.reason == "timeout" and "has not returned" in str(out.error)
     assert state.messages.file is not None  # the stuck worker may still use it
     release.set()
@@ -170,15 +146,6 @@ async def test_closing_a_state_does_not_wait_for_a_stuck_read(tmp_path: Path) ->
         return state.messages.file is None and state.events.file is None
 
     await eventually(closed, timeout=5)
-
-
-def _config(directories: dict[str, Path]) -> str:
-    rows = "".join(
-        f'  - {{name: {name}, store_path: "{d}", sender_comp_id: ENGINE,'
-        " target_comp_id: VENUE, interval: 500ms, timeout: 450ms}\n"
-        for name, d in directories.items()
-    )
-    return "fix_store:\n" + rows
 
 
 async def test_many_failed_runs_log_once_and_metrics_stay_fast(
@@ -192,69 +159,39 @@ async def test_many_failed_runs_log_once_and_metrics_stay_fast(
     caplog.set_level(logging.WARNING, logger="exporter")
     expected: dict[str, str] = {}
     directories: dict[str, Path] = {}
-    cases: list[tuple[str, FileBehaviour]] = [
-        (b, b) for b in FILE_BEHAVIOURS if b != "unreadable" or can_refuse_reads()
-    ]
+    cases: list[tuple[str, FileBehaviour]] = [(b, b) for b in file_behaviours_here()]
     cases += [(f"fifo-{i}", "fifo") for i in range(6)]
     for name, behaviour in cases:
         directory = directories[name] = _store(tmp_path / name)
         hostile_files.make(directory / f"{PREFIX}.seqnums", behaviour)
-        expected[name] = STORE_REASONS[behaviour]
+        expected[name] = faults.FILE_REASONS[behaviour]
     directories["healthy"] = _store(tmp_path / "healthy")
-    run: Running = await exporter_factory(_config(directories))
-
-    def six_runs_each(m: Series) -> bool:
-        runs = "tradeops_probe_runs_total"
-        return all((value(m, runs, kind="fix_store", target=t) or 0) >= 6 for t in directories)
-
-    await scrape_until(run, six_runs_each, timeout=30)
-    took, _ = await check_episodes(run, "fix_store", expected, caplog.records)
-    assert max(took) < 0.5, f"/metrics took {max(took):.3f}s"
-    report(
-        f"fix_store faults: /metrics median {statistics.median(took) * 1000:.1f} ms, "
-        f"max {max(took) * 1000:.1f} ms with {len(expected)} hostile stores"
-    )
+    paths = {name: f'store_path: "{d}"' for name, d in directories.items()}
+    common = "sender_comp_id: ENGINE, target_comp_id: VENUE, interval: 500ms, timeout: 450ms"
+    run: Running = await exporter_factory(faults.targets_yaml("fix_store", paths, common))
+    await scrape_until(run, faults.each_ran("fix_store", directories, 6), timeout=30)
+    scrapes, _ = await faults.check_episodes(run, "fix_store", expected, caplog.records)
+    report(f"fix_store faults: /metrics {scrapes.latency} with {len(expected)} hostile stores")
 
 
 async def test_usage_plateaus_over_a_thousand_runs(
     tmp_path: Path, hostile_files: HostileFiles
 ) -> None:
+    """Every hostile seqnums file in turn; the torn ones (garbage, not UTF-8: read again
+    5 times over 30 ms) one run in 25."""
     fast: list[tuple[FixStoreTarget, FixStoreState]] = []
-    torn: list[tuple[FixStoreTarget, FixStoreState]] = []  # read again 5 times over 30 ms
-    for behaviour in FILE_BEHAVIOURS:
-        if behaviour == "unreadable" and not can_refuse_reads():
-            continue
+    torn: list[tuple[FixStoreTarget, FixStoreState]] = []
+    for behaviour in file_behaviours_here():
         directory = _store(tmp_path / behaviour)
         hostile_files.make(directory / f"{PREFIX}.seqnums", behaviour)
         target = _target(directory, behaviour)
-        slow = behaviour in ("garbage", "non-utf8")
-        (torn if slow else fast).append((target, FixStoreState(target)))
-
-    async def cycle(n: int, runs: list[tuple[FixStoreTarget, FixStoreState]]) -> set[str | None]:
-        seen: set[str | None] = set()
-        for i in range(n):
-            target, state = runs[i % len(runs)]
-            seen.add((await run_probe(KIND, target, state, target.timeout_s)).reason)
-        return seen
-
-    await cycle(100, fast)  # warm up: caches, allocator arenas
-    await cycle(4, torn)
-    await asyncio.sleep(0.05)
-    before = Usage.now()
-    start = time.perf_counter()
-    reasons = await cycle(1000, fast)
-    elapsed = time.perf_counter() - start
-    reasons |= await cycle(40, torn)
-    await asyncio.sleep(0.05)  # a run's worker ends just after handing its result
-    after = Usage.now()
-    expected = set(STORE_REASONS.values()) - (set() if can_refuse_reads() else {"auth"})
-    assert reasons - {"timeout"} == expected  # a run may overrun on a loaded machine
-    assert after.fds <= before.fds + 2, (before, after)
-    assert after.tasks <= before.tasks + 2, (before, after)
-    assert after.threads <= before.threads, (before, after)
-    assert after.rss_bytes - before.rss_bytes < 16 << 20, (before, after)
-    report(
-        f"fix_store hostile stores x1000: {elapsed:.2f} ms/run; fds {before.fds}->{after.fds}, "
-        f"tasks {before.tasks}->{after.tasks}, threads {before.threads}->{after.threads}, "
-        f"RSS {before.rss_bytes >> 20}->{after.rss_bytes >> 20} MiB"
-    )
+        (torn if behaviour in ("garbage", "non-utf8") else fast).append(
+            (target, FixStoreState(target))
+        )
+    turns = faults.rotate(KIND, fast * 8 + torn)  # 48 fast runs, 2 torn
+    flat = await faults.plateau(turns, cycles=1000, warmup=100)
+    report(f"fix_store hostile stores: {flat}")
+    expected = {faults.FILE_REASONS[b] for b in file_behaviours_here()}
+    reasons = set(flat.reasons) - {"timeout"}  # a run may overrun, loaded
+    assert reasons == expected
+    flat.assert_flat()

@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import statistics
 import struct
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -32,22 +29,12 @@ from exporter.probes.kafka import KIND, KafkaState, KafkaTarget
 from exporter.scheduler import run_probe
 from stack import Tansu, free_port
 
-from ..helpers import Running, Series, report, scrape_until, value, with_label
-from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer, record_fault
+from .. import faults
+from ..helpers import Running, report, scrape_until
+from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer
 
 Factory = Callable[..., Any]
-MB = 1 << 20
-KIB = 1 << 10
 SASL_FAILED = 58  # SASL_AUTHENTICATION_FAILED
-EXPECTED: dict[Behaviour, str] = {
-    "silent": "timeout",
-    "close": "protocol",
-    "garbage": "protocol",
-    "stream": "protocol",
-    "slow": "timeout",
-    "huge": "protocol",
-    "auth": "auth",
-}
 
 
 # --- Kafka's framing, for the peers ----------------------------------------------------
@@ -124,14 +111,8 @@ def _sasl(password_file: Path) -> str:
 
 
 def _config(address: str, extra: str = "", interval: str = "400ms", timeout: str = "300ms") -> str:
-    return f"""
-kafka:
-  - name: hostile
-    bootstrap_servers: {address}
-    interval: {interval}
-    timeout: {timeout}
-{extra}
-"""
+    fields = {"bootstrap_servers": address, "interval": interval, "timeout": timeout}
+    return faults.target_yaml("kafka", fields, extra)
 
 
 def _target(address: str, **extra: Any) -> KafkaTarget:
@@ -139,96 +120,10 @@ def _target(address: str, **extra: Any) -> KafkaTarget:
     return KafkaTarget.model_validate(fields | extra)
 
 
-def _runs(m: Series, target: str = "hostile") -> float:
-    return value(m, "tradeops_probe_runs_total", kind="kafka", target=target) or 0
-
-
-def _errors(m: Series, target: str = "hostile") -> dict[str, float]:
-    found = with_label(m, "tradeops_probe_errors_total", kind="kafka", target=target)
-    return {dict(k)["reason"]: v for k, v in found.items() if v}
-
-
-def _failures(caplog: pytest.LogCaptureFixture, target: str = "hostile") -> list[logging.LogRecord]:
-    """The WARNING "probe failed" lines for ``target``."""
-    return [
-        r
-        for r in caplog.records
-        if r.levelno == logging.WARNING
-        and r.getMessage() == "probe failed"
-        and getattr(r, "fields", {}).get("target") == target
-    ]
-
-
-async def _scrape_times(run: Running, n: int = 20) -> list[float]:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await run.scrape()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _quantiles(xs: list[float]) -> str:
-    """median / p99 / max in milliseconds."""
-    xs = sorted(xs)
-    p99 = xs[min(len(xs) - 1, int(len(xs) * 0.99))]
-    return (
-        f"median {statistics.median(xs) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms,"
-        f" max {xs[-1] * 1000:.1f} ms"
-    )
-
-
-class _RssPeak(threading.Thread):
-    """Samples the process's resident set every 5 ms from a thread, so a loop busy
-    buffering a frame does not hide the peak."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.start_rss = self.rss()
-        self.peak = self.start_rss
-        self._done = threading.Event()
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def run(self) -> None:
-        while not self._done.wait(0.005):
-            self.peak = max(self.peak, self.rss())
-
-    def stop(self) -> int:
-        """Stop sampling; the peak growth above the start, in bytes."""
-        self._done.set()
-        self.join()
-        return self.peak - self.start_rss
-
-
-class _LoopHolds:
-    """A task that sleeps 1 ms in a loop and records how late it wakes: the longest
-    time anything held the event loop."""
-
-    def __init__(self) -> None:
-        self.holds: list[float] = []
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(0.001)
-            self.holds.append(time.perf_counter() - start - 0.001)
-
-    async def stop(self) -> list[float]:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        return self.holds
-
-
 # --- the fault matrix ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("behaviour", list(EXPECTED))
+@pytest.mark.parametrize("behaviour", list(faults.STANDARD_REASONS))
 async def test_a_hostile_peer_is_one_stable_reason_and_one_log_line(
     behaviour: Behaviour,
     tmp_path: Path,
@@ -243,22 +138,11 @@ async def test_a_hostile_peer_is_one_stable_reason_and_one_log_line(
         slow = behaviour in ("silent", "slow")  # the others fail in milliseconds
         timing = ("400ms", "300ms") if slow else ("600ms", "550ms")
         run: Running = await exporter_factory(_config(peer.address, extra, *timing))
-        m = await scrape_until(run, lambda m: _runs(m) >= 5, timeout=15)
-        errors = _errors(m)
-        record_fault("kafka", behaviour, "/".join(sorted(errors)))
-        assert set(errors) == {EXPECTED[behaviour]}, errors
-        assert errors[EXPECTED[behaviour]] == _runs(m), "every run failed, for the same reason"
-        assert value(m, "tradeops_up", kind="kafka", target="hostile") == 0
-        assert with_label(m, "tradeops_kafka_brokers") == {}
-        times = await _scrape_times(run)
-        assert max(times) < 0.2, f"/metrics: {_quantiles(times)}"
-        failures = _failures(caplog)  # before the peer goes away (then: refused)
-    assert len(failures) == 1, [getattr(r, "fields", {}) for r in failures]
-    assert failures[0].fields["reason"] == EXPECTED[behaviour]  # type: ignore[attr-defined]
-    assert len(failures[0].getMessage() + str(failures[0].fields)) < 2048  # type: ignore[attr-defined]
-    for record in caplog.records:
-        assert secret not in record.getMessage()
-        assert secret not in str(getattr(record, "fields", ""))
+        reason = faults.STANDARD_REASONS[behaviour]
+        await faults.check_one_episode(
+            run, caplog, "kafka", behaviour, reason, "tradeops_kafka_brokers"
+        )
+    faults.assert_not_logged(caplog.records, secret)
 
 
 class AuthenticatingTansu(Tansu):
@@ -281,54 +165,47 @@ async def test_a_real_broker_refusing_the_credentials_is_auth(
             f' password_file: "{tmp_path / "pw"}"}}\n'
         )
         run: Running = await exporter_factory(_config(broker.bootstrap, extra))
-        m = await scrape_until(run, lambda m: _runs(m) >= 4, timeout=15)
-        failures = _failures(caplog)
+        m = await scrape_until(
+            run, lambda m: faults.runs_of(m, "kafka", "hostile") >= 4, timeout=15
+        )
+        failures = faults.warnings_for(caplog.records, "kafka", "hostile")
     finally:
         broker.stop()
-    assert _errors(m) == {"auth": _runs(m)}
+    assert faults.errors_of(m, "kafka", "hostile") == {
+        "auth": faults.runs_of(m, "kafka", "hostile")
+    }
     assert len(failures) == 1
-    assert "SCRAM-SHA-512" in failures[0].fields["error"]  # type: ignore[attr-defined]
-    for record in caplog.records:
-        assert secret not in record.getMessage()
-        assert secret not in str(getattr(record, "fields", ""))
+    assert "SCRAM-SHA-512" in failures[0].fields["error"]
+    faults.assert_not_logged(caplog.records, secret)
 
 
 async def test_nothing_listening_is_refused_on_every_run() -> None:
     target = _target(f"127.0.0.1:{free_port()}")
-    state = KafkaState(target)
-    try:
-        reasons = [(await run_probe(KIND, target, state, 0.5)).reason for _ in range(5)]
-    finally:
-        await state.aclose()
-    assert reasons == ["refused"] * 5
+    outcomes, _ = await faults.fresh_runs(KIND, target, 5)
+    assert faults.same_reason(outcomes) == "refused"
 
 
 async def test_a_huge_frame_is_refused_before_it_is_read() -> None:
     """A 4-byte size of 0x7fffffff in reply to the first request, then filler without
     end: refused at the size, so the run ends at once and nothing is buffered."""
-    sampler = _RssPeak()
-    sampler.start()
+    sampler = faults.RssPeak()
     async with kafka_peer("huge") as peer:
         target = _target(peer.address, timeout=1.0)
-        state = KafkaState(target)
-        try:
-            outcomes = [await run_probe(KIND, target, state, 1.0) for _ in range(3)]
-            used = state.budget.used
-        finally:
-            await state.aclose()
-        sent = peer.sent
+        outcomes, state = await faults.fresh_runs(KIND, target, 3)
+        used, sent = state.budget.used, peer.sent
     peak = sampler.stop()
     durations = [o.duration for o in outcomes]
     report(
-        f"kafka huge frame: {sent / MB:.1f} MB sent by the peer in 3 runs, {used} bytes read"
-        f" in the last; runs {statistics.median(durations) * 1000:.0f} ms (median);"
-        f" RSS peak +{peak / MB:.1f} MB"
+        f"kafka huge frame: {sent / faults.MIB:.1f} MB sent by the peer in 3 runs,"
+        f" {used} bytes read in the last;"
+        f" runs {statistics.median(durations) * 1000:.0f} ms (median);"
+        f" RSS peak +{peak / faults.MIB:.1f} MB"
     )
-    assert [o.reason for o in outcomes] == ["protocol"] * 3
+    assert faults.same_reason(outcomes) == "protocol"
     assert "2147483647-byte" in str(outcomes[0].error)
-    assert used < MB, "the frame was not read"
+    assert used < faults.MIB, "the frame was not read"
     assert max(durations) < 0.5, durations
-    assert peak < 50 * MB, f"RSS grew {peak / MB:.0f} MB"
+    assert peak < faults.PEAK_MARGIN, f"RSS grew {peak / faults.MIB:.0f} MB"
 
 
 async def test_a_frame_of_tiny_elements_holds_the_loop_briefly() -> None:
@@ -344,19 +221,19 @@ async def test_a_frame_of_tiny_elements_holds_the_loop_briefly() -> None:
         peer.replies[:] = [api_versions, tiny_metadata(largest, peer.port)]  # each connection
         target = _target(peer.address, timeout=8.0)
         state = KafkaState(target)
-        holds = _LoopHolds()
+        holds = faults.LoopHolds()
         try:
             outcome = await run_probe(KIND, target, state, 8.0)
         finally:
             loop_holds = await holds.stop()
             await state.aclose()
     report(
-        f"kafka Metadata frames of {largest / MB:.1f} MiB of tiny elements: event-loop holds"
-        f" {_quantiles(loop_holds)}; run {outcome.reason} in {outcome.duration:.2f} s"
+        f"kafka Metadata frames of {largest / faults.MIB:.1f} MiB of tiny elements:"
+        f" event-loop holds {loop_holds}; run {outcome.reason} in {outcome.duration:.2f} s"
     )
     assert outcome.reason == "protocol", outcome.error  # the garbage after two frames
     assert "ListGroups" in str(outcome.error), "both frames were decoded"
-    assert max(loop_holds) < 0.5, f"the loop was held {max(loop_holds) * 1000:.0f} ms"
+    assert loop_holds.max < 0.5, f"the loop was held {loop_holds.max * 1000:.0f} ms"
 
 
 @pytest.mark.parametrize("behaviour", ["close", "garbage"])
@@ -364,31 +241,10 @@ async def test_a_thousand_failed_runs_hold_no_resources(behaviour: Behaviour) ->
     """fds, tasks, threads and RSS at a plateau over ~1000 fast failed runs."""
     async with kafka_peer(behaviour) as peer:
         target = _target(peer.address)
-        state = KafkaState(target)
-        reasons: set[str | None] = set()
-        try:
-            # each run fails within milliseconds; the long deadline only keeps a stall
-            # of this busy machine from turning one of them into a timeout
-            for _ in range(50):  # warm-up: caches, first allocations
-                reasons.add((await run_probe(KIND, target, state, 2.0)).reason)
-            before = Usage.now()
-            start = time.perf_counter()
-            for _ in range(1000):
-                reasons.add((await run_probe(KIND, target, state, 2.0)).reason)
-            elapsed = time.perf_counter() - start
-            after = Usage.now()
-        finally:
-            await state.aclose()
-    report(
-        f"kafka 1000 runs against {behaviour}: {elapsed:.1f} s; fds {before.fds}->{after.fds},"
-        f" tasks {before.tasks}->{after.tasks}, threads {before.threads}->{after.threads},"
-        f" RSS {before.rss_bytes / MB:.0f}->{after.rss_bytes / MB:.0f} MB"
-    )
-    assert reasons == {EXPECTED[behaviour]}
-    assert after.fds <= before.fds + 3
-    assert after.tasks <= before.tasks + 2
-    assert after.threads <= before.threads + 1
-    assert after.rss_bytes - before.rss_bytes < 20 * MB
+        flat = await faults.fresh_plateau(KIND, target, warmup=50)
+    report(f"kafka {behaviour}: {flat}")
+    assert flat.same_reason() == faults.STANDARD_REASONS[behaviour]
+    flat.assert_flat()
 
 
 async def test_runs_cut_at_the_deadline_leave_no_connection_open(
@@ -403,12 +259,12 @@ async def test_runs_cut_at_the_deadline_leave_no_connection_open(
         state = KafkaState(target)
         try:
             before = Usage.now()
-            reasons = {(await run_probe(KIND, target, state, 0.2)).reason for _ in range(10)}
+            outcomes = await faults.repeat(KIND, target, state, 10)
             await asyncio.sleep(0.05)
             after = Usage.now()
         finally:
             await state.aclose()
-    assert reasons == {"timeout"}
+    assert faults.same_reason(outcomes) == "timeout"
     assert after.fds <= before.fds + 1, (before.fds, after.fds)
     unclosed = [r for r in caplog.records if "Unclosed AIOKafkaConnection" in r.getMessage()]
     assert unclosed == []

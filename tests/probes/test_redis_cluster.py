@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,17 @@ import pytest
 
 from exporter.config import ConfigError, parse
 from exporter.probe import Sample
-from exporter.probes.redis import KIND, RedisState, RedisTarget
+from exporter.probes.redis import KIND, RedisState
 from exporter.scheduler import run_probe
 from stack import Redis
 from stack.redis_ha import SLOTS, RedisCluster
 
+from .. import faults
 from ..helpers import Running, Series, report, scrape_until, value, with_label
-from ..hostile import BEHAVIOURS, Behaviour, Usage, hostile_peer, record_fault
-from .test_redis_sentinel import EXPECTED, REPLIES
+from ..hostile import BEHAVIOURS, Behaviour, hostile_peer, record_fault
+from .test_redis_faults import lone_peer_reason, redis_target
 
 Factory = Callable[..., Any]
-MB = 1 << 20
 
 
 def _target_yaml(name: str, seeds: list[str], pw: Path | None, extra: str = "") -> str:
@@ -195,15 +194,8 @@ async def test_hostile_seeds_before_a_real_node_are_skipped(
         hostile_peer("huge", reply=b"$2000000000\r\n") as huge,
         hostile_peer("silent") as silent,
     ):
-        target = RedisTarget.model_validate(
-            {
-                "name": "trades",
-                "cluster": [huge.address, silent.address, redis_cluster.addresses[1]],
-                "password_file": str(pw),
-                "interval": 1.0,
-                "timeout": 0.9,
-            }
-        )
+        seeds = [huge.address, silent.address, redis_cluster.addresses[1]]
+        target = redis_target(name="trades", cluster=seeds, password_file=str(pw), timeout=0.9)
         state = RedisState(target)
         try:
             outcome = await run_probe(KIND, target, state, target.timeout_s)
@@ -222,60 +214,18 @@ async def test_hostile_seeds_before_a_real_node_are_skipped(
 async def test_a_hostile_peer_as_the_only_seed_is_a_stable_reason(
     behaviour: Behaviour, tmp_path: Path
 ) -> None:
-    async with hostile_peer(behaviour, reply=REPLIES.get(behaviour, b"")) as peer:
-        target = RedisTarget.model_validate(
-            {
-                "name": "hostile",
-                "cluster": [peer.address],
-                "password_file": str(_password_file(tmp_path, "hostile-pw")),
-                "interval": 1.0,
-                "timeout": 0.3,
-            }
-        )
-        state = RedisState(target)
-        try:
-            reasons = [
-                (await run_probe(KIND, target, state, target.timeout_s)).reason for _ in range(3)
-            ]
-        finally:
-            await state.aclose()
-    record_fault("cluster", behaviour, reasons[0] or "ok")
-    assert reasons == [EXPECTED[behaviour]] * 3
+    reason = await lone_peer_reason(behaviour, "cluster", _password_file(tmp_path, "hostile-pw"))
+    record_fault("cluster", behaviour, reason or "ok")
+    assert reason == faults.STANDARD_REASONS[behaviour]
 
 
 async def test_a_thousand_failed_runs_hold_no_resources(tmp_path: Path) -> None:
     """fds, tasks, threads and RSS at a plateau over ~1000 fast runs whose seeds hang
     up or answer garbage, always the same reason."""
     async with hostile_peer("close") as close, hostile_peer("garbage") as garbage:
-        target = RedisTarget.model_validate(
-            {
-                "name": "hostile",
-                "cluster": [close.address, garbage.address],
-                "password_file": str(_password_file(tmp_path, "hostile-pw")),
-                "interval": 1.0,
-                "timeout": 0.5,
-            }
-        )
-        state = RedisState(target)
-        reasons: set[str | None] = set()
-        try:
-            for _ in range(50):
-                reasons.add((await run_probe(KIND, target, state, target.timeout_s)).reason)
-            before = Usage.now()
-            start = time.perf_counter()
-            for _ in range(1000):
-                reasons.add((await run_probe(KIND, target, state, target.timeout_s)).reason)
-            elapsed = time.perf_counter() - start
-            after = Usage.now()
-        finally:
-            await state.aclose()
-    report(
-        f"redis cluster 1000 runs against a closing and a garbling seed: {elapsed:.1f} s;"
-        f" fds {before.fds}->{after.fds}, tasks {before.tasks}->{after.tasks},"
-        f" RSS {before.rss_bytes / MB:.0f}->{after.rss_bytes / MB:.0f} MB"
-    )
-    assert reasons == {"protocol"}
-    assert after.fds <= before.fds + 3
-    assert after.tasks <= before.tasks + 2
-    assert after.threads <= before.threads + 1
-    assert after.rss_bytes - before.rss_bytes < 20 * MB
+        pw = _password_file(tmp_path, "hostile-pw")
+        target = redis_target(cluster=[close.address, garbage.address], password_file=str(pw))
+        flat = await faults.fresh_plateau(KIND, target, warmup=50)
+    report(f"redis cluster against a closing and a garbling seed: {flat}")
+    assert flat.same_reason() == "protocol"
+    flat.assert_flat()

@@ -18,22 +18,12 @@ from exporter.scheduler import run_probe
 from stack import free_port
 from stack.redis_ha import SentinelGroup
 
+from .. import faults
 from ..helpers import Running, Series, report, scrape_until, value
-from ..hostile import BEHAVIOURS, Behaviour, Usage, hostile_peer, record_fault
+from ..hostile import BEHAVIOURS, Behaviour, hostile_peer, record_fault
+from .test_redis_faults import lone_peer_reason, redis_target
 
 Factory = Callable[..., Any]
-MB = 1 << 20
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-REPLIES: dict[Behaviour, bytes] = {"huge": b"$2000000000\r\n", "auth": WRONGPASS}
-EXPECTED: dict[Behaviour, str] = {
-    "silent": "timeout",
-    "close": "protocol",
-    "garbage": "protocol",
-    "stream": "protocol",
-    "slow": "timeout",
-    "huge": "protocol",
-    "auth": "auth",
-}
 
 
 def _password_file(tmp_path: Path, password: str | None) -> Path:
@@ -289,16 +279,8 @@ async def test_hostile_sentinels_beside_real_ones_are_only_unreachable(
         hostile_peer("slow") as slow,
     ):
         addresses = [p.address for p in (huge, garbage, silent, slow)]
-        target = RedisTarget.model_validate(
-            {
-                "name": "orders",
-                "sentinels": [*addresses, *sentinel_group.addresses],
-                "master": "mymaster",
-                "password_file": str(pw),
-                "interval": 1.0,
-                "timeout": 0.6,
-            }
-        )
+        sentinels = [*addresses, *sentinel_group.addresses]
+        target = _hostile_sentinels(sentinels, pw, timeout=0.6)
         state = RedisState(target)
         try:
             for _ in range(3):
@@ -314,31 +296,25 @@ async def test_hostile_sentinels_beside_real_ones_are_only_unreachable(
             await state.aclose()
 
 
+def _hostile_sentinels(sentinels: list[str], pw: Path, timeout: float) -> RedisTarget:
+    """``orders``, its master found through ``sentinels``, hostile peers among them."""
+    return redis_target(
+        name="orders",
+        sentinels=sentinels,
+        master="mymaster",
+        password_file=str(pw),
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
 async def test_a_hostile_peer_as_the_only_sentinel_is_a_stable_reason(
     behaviour: Behaviour, tmp_path: Path
 ) -> None:
-    async with hostile_peer(behaviour, reply=REPLIES.get(behaviour, b"")) as peer:
-        pw = _password_file(tmp_path, "hostile-pw")
-        target = RedisTarget.model_validate(
-            {
-                "name": "hostile",
-                "sentinels": [peer.address],
-                "master": "mymaster",
-                "password_file": str(pw),
-                "interval": 1.0,
-                "timeout": 0.3,
-            }
-        )
-        state = RedisState(target)
-        try:
-            reasons = [
-                (await run_probe(KIND, target, state, target.timeout_s)).reason for _ in range(3)
-            ]
-        finally:
-            await state.aclose()
-    record_fault("sentinel", behaviour, reasons[0] or "ok")
-    assert reasons == [EXPECTED[behaviour]] * 3
+    pw = _password_file(tmp_path, "hostile-pw")
+    reason = await lone_peer_reason(behaviour, "sentinels", pw, master="mymaster")
+    record_fault("sentinel", behaviour, reason or "ok")
+    assert reason == faults.STANDARD_REASONS[behaviour]
 
 
 async def test_many_runs_beside_failing_sentinels_hold_no_resources(
@@ -348,34 +324,9 @@ async def test_many_runs_beside_failing_sentinels_hold_no_resources(
     Sentinel that hangs up and one that answers garbage beside a real one."""
     pw = _password_file(tmp_path, sentinel_group.password)
     async with hostile_peer("close") as close, hostile_peer("garbage") as garbage:
-        target = RedisTarget.model_validate(
-            {
-                "name": "orders",
-                "sentinels": [close.address, garbage.address, sentinel_group.addresses[0]],
-                "master": "mymaster",
-                "password_file": str(pw),
-                "interval": 1.0,
-                "timeout": 0.5,
-            }
-        )
-        state = RedisState(target)
-        try:
-            for _ in range(30):  # warm-up: caches, the pools' first allocations
-                await run_probe(KIND, target, state, target.timeout_s)
-            before = Usage.now()
-            start = time.perf_counter()
-            outcomes = [await run_probe(KIND, target, state, target.timeout_s) for _ in range(500)]
-            elapsed = time.perf_counter() - start
-            after = Usage.now()
-        finally:
-            await state.aclose()
-    report(
-        f"redis sentinel 500 runs beside a closing and a garbling Sentinel: {elapsed:.1f} s;"
-        f" fds {before.fds}->{after.fds}, tasks {before.tasks}->{after.tasks},"
-        f" RSS {before.rss_bytes / MB:.0f}->{after.rss_bytes / MB:.0f} MB"
-    )
-    assert all(o.ok for o in outcomes), {o.reason for o in outcomes}
-    assert after.fds <= before.fds + 3
-    assert after.tasks <= before.tasks + 2
-    assert after.threads <= before.threads + 1
-    assert after.rss_bytes - before.rss_bytes < 20 * MB
+        sentinels = [close.address, garbage.address, sentinel_group.addresses[0]]
+        target = _hostile_sentinels(sentinels, pw, timeout=0.5)
+        flat = await faults.fresh_plateau(KIND, target, cycles=500, warmup=30)
+    report(f"redis sentinel beside a closing and a garbling Sentinel: {flat}")
+    assert flat.same_reason() is None, "every run succeeded"
+    flat.assert_flat()

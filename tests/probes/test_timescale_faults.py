@@ -7,13 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import ssl
-import statistics
 import struct
-import threading
-import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +18,12 @@ import pytest
 
 from exporter.budget import format_size
 from exporter.probes.timescale import KIND, TimescaleState, TimescaleTarget, _FramingCheck
-from exporter.scheduler import run_probe
 
-from ..helpers import Running, Series, report, scrape_until, self_signed_cert, value, with_label
-from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer, record_fault
+from .. import faults
+from ..helpers import Running, report, self_signed_cert
+from ..hostile import Behaviour, HostilePeer, Usage, hostile_peer
 
 Factory = Callable[..., Any]
-MB = 1 << 20
 SECRET = "hostile-s3cret-pw"
 
 
@@ -138,36 +132,6 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TS_HOSTILE_PASSWORD", SECRET)
 
 
-def _completed(m: Series) -> float:
-    """Runs that finished (each failed run counts one error)."""
-    return sum(_errors(m).values())
-
-
-def _errors(m: Series) -> dict[str, float]:
-    found = with_label(m, "tradeops_probe_errors_total", kind="timescale", target="hostile")
-    return {dict(k)["reason"]: v for k, v in found.items() if v}
-
-
-def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """The WARNING "probe failed" lines for the hostile target."""
-    return [
-        r
-        for r in caplog.records
-        if r.levelno == logging.WARNING
-        and r.getMessage() == "probe failed"
-        and getattr(r, "fields", {}).get("target") == "hostile"
-    ]
-
-
-async def _scrape_times(run: Running, n: int = 20) -> list[float]:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await run.scrape()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 async def test_a_hostile_peer_is_one_stable_reason_and_one_log_line(
     case: Case, tmp_path: Path, exporter_factory: Factory, caplog: pytest.LogCaptureFixture
@@ -179,48 +143,12 @@ async def test_a_hostile_peer_is_one_stable_reason_and_one_log_line(
         tls = f'    tls: {{ca_file: "{ca}"}}\n'
     async with case.peer() as peer:
         run: Running = await exporter_factory(_config(peer.address, case.sslmode, tls))
-        m = await scrape_until(run, lambda m: _completed(m) >= 4, timeout=15)
-        errors = _errors(m)
-        record_fault("timescale", case.behaviour, "/".join(sorted(errors)))
-        assert errors == {case.reason: _completed(m)}, "every run failed, for the same reason"
-        assert value(m, "tradeops_up", kind="timescale", target="hostile") == 0
-        assert with_label(m, "tradeops_timescale_info") == {}
-        times = await _scrape_times(run)
-        assert statistics.median(times) < 0.05 and max(times) < 0.5, times
-        failures = _failures(caplog)  # while the peer is still there to fail against
-    assert len(failures) == 1, [getattr(r, "fields", {}) for r in failures]
-    assert failures[0].fields["reason"] == case.reason  # type: ignore[attr-defined]
+        failure = await faults.check_one_episode(
+            run, caplog, "timescale", case.behaviour, case.reason, "tradeops_timescale_info", 4
+        )
     if case.reply == HUGE_NOTICE:
-        assert "response budget" in failures[0].fields["error"]  # type: ignore[attr-defined]
-    for record in caplog.records:
-        assert SECRET not in record.getMessage()
-        assert SECRET not in str(getattr(record, "fields", ""))
-
-
-class _RssPeak(threading.Thread):
-    """Samples the resident set every 5 ms from a thread (a loop busy parsing cannot
-    hide the peak, and the process's max RSS may have been set by an earlier test)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.start_rss = self.rss()
-        self.peak = self.start_rss
-        self._done = threading.Event()
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def run(self) -> None:
-        while not self._done.wait(0.005):
-            self.peak = max(self.peak, self.rss())
-
-    def stop(self) -> int:
-        """Stop sampling; the peak growth above the start, in bytes."""
-        self._done.set()
-        self.join()
-        return self.peak - self.start_rss
+        assert "response budget" in failure.fields["error"]
+    faults.assert_not_logged(caplog.records, SECRET)
 
 
 @pytest.mark.parametrize(
@@ -239,15 +167,14 @@ async def test_a_huge_message_is_cut_early_and_memory_stays_flat(
         target = _target(peer.address, sslmode, timeout=1.0)
         state = TimescaleState(target)
         before = Usage.now()
-        sampler = _RssPeak()
-        sampler.start()
+        sampler = faults.RssPeak()
         try:
-            outcomes = [await run_probe(KIND, target, state, target.timeout_s) for _ in range(3)]
+            outcomes = await faults.repeat(KIND, target, state, 3)
         finally:
             growth = sampler.stop()
             await state.aclose()
         after = Usage.now()
-    assert [o.reason for o in outcomes] == ["protocol"] * 3
+    assert faults.same_reason(outcomes) == "protocol"
     expected = "response budget" if reply == HUGE_NOTICE else "not PostgreSQL"
     assert all(expected in str(o.error) for o in outcomes), [str(o.error) for o in outcomes]
     durations = sorted(o.duration for o in outcomes)
@@ -255,11 +182,11 @@ async def test_a_huge_message_is_cut_early_and_memory_stays_flat(
     max_rss = after.max_rss_bytes - before.max_rss_bytes
     report(
         f"timescale huge {sslmode} {'first reply' if reply == HUGE_FIRST else 'notice'}:"
-        f" median run {durations[1] * 1000:.0f} ms, peak RSS growth {growth / MB:.1f} MB,"
-        f" max RSS growth {max_rss / MB:.1f} MB, peer sent {peer.sent / MB:.1f} MB"
+        f" median run {durations[1] * 1000:.0f} ms, peak RSS growth {growth / faults.MIB:.1f} MB,"
+        f" max RSS growth {max_rss / faults.MIB:.1f} MB, peer sent {peer.sent / faults.MIB:.1f} MB"
         f" (budget {format_size(KIND.response_budget)})"
     )
-    assert growth < 100 * MB and max_rss < 100 * MB
+    assert growth < faults.PEAK_MARGIN and max_rss < faults.PEAK_MARGIN
 
 
 @pytest.mark.parametrize(
@@ -273,32 +200,15 @@ async def test_a_thousand_failed_runs_leave_no_trace(behaviour: Behaviour, sslmo
         target = _target(peer.address, sslmode, timeout=2.0)  # only a stall would wait
         state = TimescaleState(target)
         try:
-            reasons: Counter[str | None] = Counter()
-            for _ in range(100):  # warm-up: caches, the pool's first holders
-                reasons[(await run_probe(KIND, target, state, target.timeout_s)).reason] += 1
-            await asyncio.sleep(0.1)  # the peer's handlers of the last connections finish
-            before = Usage.now()
-            start = time.perf_counter()
-            for _ in range(1000):
-                reasons[(await run_probe(KIND, target, state, target.timeout_s)).reason] += 1
-            elapsed = time.perf_counter() - start
-            await asyncio.sleep(0.1)
-            after = Usage.now()
+            # settle: the peer's handlers of the last connections finish
+            flat = await faults.plateau(faults.runner(KIND, target, state), settle=0.1)
             pool = await state.pool()
             assert pool.get_size() == 0, "a failed run left a connection in the pool"
         finally:
             await state.aclose()
-    assert reasons == {"protocol": 1100}, reasons
-    report(
-        f"timescale {behaviour} {sslmode}: 1000 failed runs in {elapsed:.1f} s;"
-        f" fds {before.fds}->{after.fds}, tasks {before.tasks}->{after.tasks},"
-        f" threads {before.threads}->{after.threads},"
-        f" RSS {before.rss_bytes / MB:.0f}->{after.rss_bytes / MB:.0f} MB"
-    )
-    assert after.fds <= before.fds + 2
-    assert after.tasks <= before.tasks + 2
-    assert after.threads == before.threads
-    assert after.rss_bytes - before.rss_bytes < 16 * MB
+    report(f"timescale {behaviour} {sslmode}: {flat}")
+    assert flat.reasons == {"protocol": 1100}, flat.errors
+    flat.assert_flat()
 
 
 class _TLSFlood:
@@ -362,12 +272,8 @@ async def test_tls_connections_are_bounded_too(
     cert, key = self_signed_cert(tmp_path)
     async with _TLSFlood(cert, key, direct).serving() as peer:
         target = _target(f"127.0.0.1:{peer.port}", "require", timeout=1.0)
-        state = TimescaleState(target)
-        try:
-            outcomes = [await run_probe(KIND, target, state, target.timeout_s) for _ in range(2)]
-        finally:
-            await state.aclose()
-    assert [o.reason for o in outcomes] == ["protocol"] * 2, [str(o.error) for o in outcomes]
+        outcomes, _ = await faults.fresh_runs(KIND, target, 2)
+    assert faults.same_reason(outcomes) == "protocol"
     assert all("response budget" in str(o.error) for o in outcomes)
     assert max(o.duration for o in outcomes) < 0.7
 
@@ -393,12 +299,8 @@ async def test_nonsense_after_a_good_start_is_protocol(
     naming the message, on every run."""
     async with hostile_peer("auth", reply=reply, replies=replies) as peer:
         target = _target(peer.address)
-        state = TimescaleState(target)
-        try:
-            outcomes = [await run_probe(KIND, target, state, target.timeout_s) for _ in range(3)]
-        finally:
-            await state.aclose()
-    assert [o.reason for o in outcomes] == ["protocol"] * 3
+        outcomes, _ = await faults.fresh_runs(KIND, target, 3)
+    assert faults.same_reason(outcomes) == "protocol"
     assert all(expected in str(o.error) for o in outcomes), [str(o.error) for o in outcomes]
     assert max(o.duration for o in outcomes) < 0.3
 
