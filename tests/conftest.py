@@ -66,7 +66,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for text in FIGURES:
             terminalreporter.write_line(text)
     if matrix := fault_matrix():
-        terminalreporter.section("fault matrix: kind x hostile peer -> reason")
+        terminalreporter.section("fault matrix: kind x hostile peer (or file) -> reason")
         for line in matrix:
             terminalreporter.write_line(line)
 

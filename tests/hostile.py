@@ -45,18 +45,27 @@ def record_fault(kind: str, behaviour: str, reason: str) -> None:
 
 
 def fault_matrix() -> list[str]:
-    """The recorded cells as a table, one row per kind ("-": not applicable or not run)."""
+    """The recorded cells as tables, one row per kind ("-": not applicable or not run):
+    the hostile peers first, then the hostile files and commands of the file kinds."""
     if not FAULTS:
         return []
-    kinds = sorted({k for k, _ in FAULTS})
-    columns: list[str] = [b for b in BEHAVIOURS if any((k, b) in FAULTS for k in kinds)]
-    columns += sorted({b for _, b in FAULTS} - set(columns))
-    width = max(len(c) for c in [*columns, *FAULTS.values()]) + 2
-    lines = ["kind".ljust(10) + "".join(c.ljust(width) for c in columns)]
-    for kind in kinds:
-        cells = (FAULTS.get((kind, c), "-").ljust(width) for c in columns)
-        lines.append(kind.ljust(10) + "".join(cells))
-    return lines
+    others = sorted({b for _, b in FAULTS} - set(BEHAVIOURS))
+    lines: list[str] = []
+    for columns in ([b for b in BEHAVIOURS if any(b == c for _, c in FAULTS)], others):
+        kinds = sorted({k for k, b in FAULTS if b in columns})
+        if not kinds:
+            continue
+        widths = [max(len(c), *(len(FAULTS.get((k, c), "-")) for k in kinds)) + 2 for c in columns]
+        lines.append(
+            "kind".ljust(10) + "".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+        )
+        for kind in kinds:
+            cells = (
+                FAULTS.get((kind, c), "-").ljust(w) for c, w in zip(columns, widths, strict=True)
+            )
+            lines.append(kind.ljust(10) + "".join(cells))
+        lines.append("")
+    return lines[:-1]
 
 
 @dataclass

@@ -193,7 +193,10 @@ redis:
     assert set(errors) <= {"timeout", "protocol"} and errors
     assert value(m, "tradeops_up", kind="redis", target="healthy") == 1
     assert faults.errors_of(m, "redis", "healthy") == {}
-    assert loop_holds.max < 0.05, f"the loop was held {loop_holds.max * 1000:.0f} ms"
+    # p99 is the probe's slicing (the old code held it 250-804 ms); the maximum also
+    # catches this test's own scrapes and the machine's other load, so it has room
+    assert loop_holds.p99 < 0.025, f"loop holds {loop_holds}"
+    assert loop_holds.max < 0.1, f"the loop was held {loop_holds.max * 1000:.0f} ms"
     scrapes.assert_fast()
 
 
