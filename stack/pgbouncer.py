@@ -14,13 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import pwd
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .services import LOOPBACK, Postgres, Service, _postgres_bin, find_binary
+from .services import LOOPBACK, Postgres, Service, as_postgres_user, find_binary, run_psql
 
 PoolMode = Literal["session", "transaction", "statement"]
 
@@ -58,14 +56,8 @@ class PgBouncer(Service):
         self.settings = dict(settings or {})
         self.config = self.dir / "pgbouncer.ini"
 
-    def _as_user(self) -> dict[str, Any]:
-        if os.geteuid() != 0:
-            return {}
-        pw = pwd.getpwnam("postgres")
-        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-
     def popen_kwargs(self) -> dict[str, Any]:
-        return self._as_user()
+        return as_postgres_user()
 
     def prepare(self) -> None:
         auth_file = self.dir / "userlist.txt"
@@ -85,7 +77,7 @@ class PgBouncer(Service):
             f"[databases]\n* = host={LOOPBACK} port={self.backend.port}\n\n[pgbouncer]\n"
             + "".join(f"{key} = {value}\n" for key, value in settings.items())
         )
-        kw = self._as_user()
+        kw = as_postgres_user()
         if kw:
             self.dir.chmod(0o755)
             for path in (self.dir, auth_file, self.config):
@@ -103,30 +95,9 @@ class PgBouncer(Service):
     ) -> str:
         """Run SQL through PgBouncer as the backend's superuser (the simple query
         protocol); returns stdout: unaligned tuples, or CSV with a header line."""
-        out = subprocess.run(
-            [
-                _postgres_bin("psql"),
-                "-h",
-                LOOPBACK,
-                "-p",
-                str(self.port),
-                "-U",
-                self.backend.user,
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                *(["-q", "--csv"] if as_csv else ["-qAt"]),
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "PGPASSWORD": self.backend.password, "PGCONNECT_TIMEOUT": "10"},
-        )
-        return str(out.stdout)
+        output = ("-q", "--csv") if as_csv else ("-qAt",)
+        user, password = self.backend.user, self.backend.password
+        return run_psql(self.port, user, password, database, sql, timeout, output)
 
     def show(self, what: str) -> list[dict[str, str]]:
         """``SHOW what`` on the admin console (``SERVERS``, ``POOLS``...), a dict per row."""

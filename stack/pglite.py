@@ -14,12 +14,11 @@ PostgreSQL (``stack.Postgres``) stays the primary test database.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
 
-from .services import LOOPBACK, Service, _postgres_bin, find_binary
+from .services import LOOPBACK, Service, find_binary, run_psql
 
 PGLITE_DIR = Path(__file__).resolve().parent / "pglite"
 
@@ -76,30 +75,7 @@ class TimescaleLite(Service):
     def psql(self, sql: str, timeout: float = 60.0) -> str:
         """Run SQL with psql (a connection of its own, queued behind any other
         client's); returns stdout, raises ``CalledProcessError`` on an error."""
-        out = subprocess.run(
-            [
-                _postgres_bin("psql"),
-                "-h",
-                LOOPBACK,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                self.database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qAt",
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"},
-        )
-        return str(out.stdout)
+        return run_psql(self.port, self.user, self.password, self.database, sql, timeout)
 
     def wait_ready(self) -> None:
         super().wait_ready()

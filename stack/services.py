@@ -219,6 +219,40 @@ def _postgres_bin(tool: str) -> str:
     return find_binary(tool, *(str(v / tool) for v in versions))
 
 
+def as_postgres_user() -> dict[str, Any]:
+    """``Popen`` arguments that run a server as the ``postgres`` user when we are root
+    (PostgreSQL and PgBouncer refuse to run as root)."""
+    if os.geteuid() != 0:
+        return {}
+    pw = pwd.getpwnam("postgres")
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
+def run_psql(
+    port: int,
+    user: str,
+    password: str,
+    database: str,
+    sql: str,
+    timeout: float,
+    output: tuple[str, ...] = ("-qAt",),
+) -> str:
+    """Run SQL with psql over loopback TCP; stdout, or ``CalledProcessError``."""
+    out = subprocess.run(
+        [
+            _postgres_bin("psql"),
+            *("-h", LOOPBACK, "-p", str(port), "-U", user, "-d", database),
+            *("-v", "ON_ERROR_STOP=1", *output, "-c", sql),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"},
+    )
+    return str(out.stdout)
+
+
 class Postgres(Service):
     """A PostgreSQL cluster made with initdb; runs as the ``postgres`` user when root."""
 
@@ -230,19 +264,13 @@ class Postgres(Service):
         self.password = secrets.token_urlsafe(12)
         self.data = self.dir / "data"
 
-    def _as_user(self) -> dict[str, Any]:
-        if os.geteuid() != 0:
-            return {}
-        pw = pwd.getpwnam("postgres")
-        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-
     def popen_kwargs(self) -> dict[str, Any]:
-        return self._as_user()
+        return as_postgres_user()
 
     def own_dir(self) -> dict[str, Any]:
         """Hand the service directory to the postgres user (when root); returns the
         Popen arguments that run a command as that user."""
-        kw = self._as_user()
+        kw = as_postgres_user()
         if kw:
             for parent in (self.dir.parent, *self.dir.parent.parents):
                 if parent.stat().st_mode & 0o001 == 0:  # postgres must traverse to its dir
@@ -345,30 +373,7 @@ class Postgres(Service):
         private at every session start, which would lock the ``postgres`` user
         out of a socket directory below it.
         """
-        out = subprocess.run(
-            [
-                _postgres_bin("psql"),
-                "-h",
-                LOOPBACK,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qAt",
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"},
-        )
-        return str(out.stdout)
+        return run_psql(self.port, self.user, self.password, database, sql, timeout)
 
     def wait_ready(self) -> None:
         super().wait_ready()

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from stack import Postgres, TimescaleLite
-from stack.services import _postgres_bin
+from stack.services import _postgres_bin, as_postgres_user
 from stack.sim_hypertable import RECORD_RUN
 
 from .helpers import self_signed_cert
@@ -166,7 +166,7 @@ class TLSPostgres(Postgres):
     def prepare(self) -> None:
         super().prepare()
         self.cert, key = self_signed_cert(self.dir, "server")
-        kw = self._as_user()
+        kw = as_postgres_user()
         if kw:
             for path in (self.cert, key):
                 os.chown(path, kw["user"], kw["group"])
