@@ -387,6 +387,13 @@ async def health(
         raise ProbeError(reason, f"health endpoint: {error_text(exc)}") from exc
     r.add(M.HTTP_STATUS, status, target.name)
     r.add(M.RESPONSE_SIZE, len(body), target.name)
+    map_body(r, target, state, body, ctx.now())
+
+
+def map_body(
+    r: ProbeResult, target: EventBusTarget, state: EventBusState, body: bytes, now: float
+) -> None:
+    """A fetched health body into samples: parsed, its ``root`` checked, its fields mapped."""
     doc = parse_document(body)
     if target.root:
         try:
@@ -395,7 +402,7 @@ async def health(
             found, sub = False, None
         if not found or not isinstance(sub, dict):
             raise ProbeError("protocol", f"health response: no object at root {target.root}")
-    map_fields(r, target, state, doc, ctx.now())
+    map_fields(r, target, state, doc, now)
 
 
 def _margin_deadline(deadline: float, timeout: float) -> float:

@@ -23,8 +23,7 @@ from exporter.probe import ProbeError, ProbeResult, Sample
 from exporter.probes.eventbus import (
     EventBusState,
     EventBusTarget,
-    map_fields,
-    parse_document,
+    map_body,
 )
 from exporter.probes.eventbus_mapping import (
     _BASE_UNIT,
@@ -34,8 +33,6 @@ from exporter.probes.eventbus_mapping import (
     UNKNOWN_STATE,
     FieldError,
     convert,
-    lookup,
-    parse_path,
 )
 
 from ..properties import examples
@@ -83,18 +80,9 @@ json_values = st.recursive(
 
 
 def _map(target: EventBusTarget, body: bytes) -> ProbeResult:
-    """What the probe does with a fetched body (``eventbus.health`` after ``fetch``)."""
-    state = EventBusState(target)
+    """What the probe does with a fetched body (``eventbus.map_body``)."""
     r = ProbeResult()
-    doc = parse_document(body)
-    if target.root:
-        try:
-            found, sub = lookup(doc, parse_path(target.root))
-        except FieldError:
-            found, sub = False, None
-        if not found or not isinstance(sub, dict):
-            raise ProbeError("protocol", f"health response: no object at root {target.root}")
-    map_fields(r, target, state, doc, NOW)
+    map_body(r, target, EventBusState(target), body, NOW)
     return r
 
 
