@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import Report, add_json_argument, median
+from exporter.kinds.backups.probe import KIND, BackupState, BackupTarget
 from exporter.probe import ProbeContext
-from exporter.probes.backups import KIND, BackupState, BackupTarget
 from stack.backups import write_manifest
 
 MiB = 1 << 20

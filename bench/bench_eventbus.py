@@ -22,7 +22,7 @@ import aiohttp
 
 from bench.figures import Report, add_json_argument, quantile
 from exporter import config as cfg
-from exporter.probes.eventbus import KIND, EventBusState, EventBusTarget
+from exporter.kinds.eventbus.probe import KIND, EventBusState, EventBusTarget
 from exporter.scheduler import run_probe
 from stack import Redis, Tansu
 from stack.sim_eventbus import EventBusSim

@@ -18,7 +18,7 @@ from typing import Any
 import promql_parser
 import yaml
 
-from exporter import catalogue
+from exporter import kinds
 
 from .build import RULES_DIR
 from .contract import BY_NAME as CONTRACT
@@ -89,11 +89,11 @@ def selectors(expr: str) -> list[Selector]:
 
 def family_of(name: str) -> str | None:
     """The catalogue family a series name belongs to (histogram suffixes included)."""
-    if name in catalogue.BY_NAME:
+    if name in kinds.BY_NAME:
         return name
     for suffix in _HISTOGRAM_SUFFIXES:
         base = name.removesuffix(suffix)
-        fam = catalogue.BY_NAME.get(base) if base != name else None
+        fam = kinds.BY_NAME.get(base) if base != name else None
         if fam is not None and fam.type == "histogram":
             return base
     return None

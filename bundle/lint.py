@@ -15,7 +15,7 @@ from typing import Any
 
 import promql_parser
 
-from exporter import catalogue
+from exporter import kinds
 
 from .check import family_of, matchers_of, selector_problems, selectors, unknown_names
 
@@ -136,7 +136,7 @@ def _is_counter(name: str) -> bool:
     if family is not None and family != name:
         return True  # a histogram's _bucket, _count or _sum
     if family is not None:
-        return catalogue.BY_NAME[family].type == "counter"
+        return kinds.BY_NAME[family].type == "counter"
     return name.endswith("_total")
 
 

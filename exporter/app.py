@@ -19,13 +19,14 @@ from .calendar_series import CalendarRefresher
 from .calendars import build_calendars
 from .catalogue import core as C
 from .config import Config, ConfigError, ModuleConfig
+from .kinds import KINDS
 from .logs import log
 from .model import MIN_INTERVAL_SECONDS, TargetBase
 from .probe import ProbeError, ProbeKind, Sample
-from .probes import KINDS
 from .redact import error_text
+from .render import render
 from .scheduler import RunOutcome, Scheduler, run_probe
-from .snapshot import SnapshotStore, TargetSnapshot, assemble, render
+from .snapshot import SnapshotStore, TargetSnapshot, assemble
 from .version import VERSION, bundle_version
 
 PROBE_TIMEOUT_MARGIN_SECONDS = 0.5

@@ -18,7 +18,8 @@ from .logs import log_change
 from .model import ALWAYS
 from .probe import Sample
 from .redact import error_text
-from .snapshot import SnapshotStore, TargetSnapshot, render
+from .render import render
+from .snapshot import SnapshotStore, TargetSnapshot
 
 PERIOD_SECONDS = 1.0
 SNAPSHOT_KEY = ("", "calendars")

@@ -10,8 +10,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import catalogue
 from . import config as cfg
+from . import kinds
 from .app import Exporter
 from .logs import log, setup
 from .model import parse_duration, parse_host_port
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def list_metrics() -> str:
     """The catalogue as tab-separated lines: name, type, labels, help."""
-    return "".join(f"{f.name}\t{f.type}\t{','.join(f.labels)}\t{f.help}\n" for f in catalogue.ALL)
+    return "".join(f"{f.name}\t{f.type}\t{','.join(f.labels)}\t{f.help}\n" for f in kinds.ALL)
 
 
 def http_limits(header_timeout: str, idle_timeout: str, max_connections: str) -> HTTPLimits:

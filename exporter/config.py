@@ -28,9 +28,9 @@ from pydantic import (
 )
 
 from .calendars import CalendarConfig
+from .kinds import KINDS
 from .model import ALWAYS, Duration, Interval, Name, Regex, StrictModel, TargetBase
 from .probe import ProbeKind
-from .probes import KINDS
 from .redact import bounded
 
 

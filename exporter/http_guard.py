@@ -31,7 +31,8 @@ from .catalogue import core as C
 from .catalogue.core import HttpCloseReason
 from .logs import log
 from .probe import Sample
-from .snapshot import SnapshotStore, TargetSnapshot, render
+from .render import render
+from .snapshot import SnapshotStore, TargetSnapshot
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IDLE_TIMEOUT = 120.0

@@ -17,7 +17,7 @@ from itertools import accumulate
 from typing import Generic, Literal, TypeVar
 
 from .budget import ReadBudget
-from .catalogue import Family
+from .catalogue.base import Family
 from .model import TargetBase
 
 Reason = Literal["timeout", "refused", "auth", "protocol", "config", "other"]
@@ -137,25 +137,58 @@ class ProbeContext(Generic[S]):
     """Wall clock (Unix seconds); a parameter so tests can drive time."""
 
 
+def _no_reason(exc: BaseException) -> Reason | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class KindRuntime(Generic[T, S]):
+    """What running a kind needs: the probe, its state factory, its error mapping.
+
+    Kept apart from ``ProbeKind`` so that a kind's client library is imported
+    only when a target of that kind runs, not when a config is read.
+    """
+
+    probe: Callable[[T, ProbeContext[S]], Awaitable[ProbeResult]]
+    new_state: Callable[[T], S]
+    classify: Callable[[BaseException], Reason | None] = _no_reason
+    """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
+
+
 @dataclass(frozen=True)
 class ProbeKind(Generic[T, S]):
-    """Registers a probe kind with the framework."""
+    """Registers a probe kind with the framework: one per ``exporter/kinds/`` package."""
 
     name: str
     """Config section and ``kind`` label value."""
     target_model: type[T]
-    probe: Callable[[T, ProbeContext[S]], Awaitable[ProbeResult]]
-    new_state: Callable[[T], S]
+    families: tuple[Family, ...]
+    """Every family the kind's probe may emit; the catalogue is assembled from these."""
+    load: Callable[[], KindRuntime[T, S]]
+    """Imports the kind's runtime (its client library) on first use."""
     address_field: str
     """The target field that ``/probe?target=`` fills in."""
     example_address: str
     """A valid value of ``address_field``, used to validate ``/probe`` modules."""
-    classify: Callable[[BaseException], Reason | None] = lambda exc: None
-    """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
     response_budget: int = DEFAULT_RESPONSE_BUDGET
     """The default of the targets' ``response_budget`` (bytes per run)."""
     cross_check: Callable[[Mapping[str, Sequence[TargetBase]]], list[tuple[str, str]]] | None = None
     """Checks that need other sections (targets by section): (field path, problem) pairs."""
+
+    @property
+    def probe(self) -> Callable[[T, ProbeContext[S]], Awaitable[ProbeResult]]:
+        """The kind's probe function."""
+        return self.load().probe
+
+    @property
+    def new_state(self) -> Callable[[T], S]:
+        """Creates a target's ``ProbeState``."""
+        return self.load().new_state
+
+    @property
+    def classify(self) -> Callable[[BaseException], Reason | None]:
+        """The kind's exception-to-reason mapping."""
+        return self.load().classify
 
 
 def classify_error(

@@ -35,7 +35,8 @@ from .probe import (
     classify_error,
 )
 from .redact import error_text
-from .snapshot import SnapshotStore, TargetSnapshot, render
+from .render import render
+from .snapshot import SnapshotStore, TargetSnapshot
 
 STOP_GRACE_SECONDS = 2.0
 RENDER_IN_THREAD_ABOVE = 2000  # samples; rendering 80k takes ~0.2 s of CPU

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from exporter import config as cfg
+from exporter.kinds.eventbus.probe import KIND, EventBusState, EventBusTarget
 from exporter.probe import Reason
-from exporter.probes.eventbus import KIND, EventBusState, EventBusTarget
+from exporter.render import render
 from exporter.scheduler import run_probe
-from exporter.snapshot import assemble, render
+from exporter.snapshot import assemble
 from stack.sim_eventbus import EventBusSim
 
 from .helpers import Series, parse

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from exporter.budget import CHUNK, BoundedProtocol, BudgetExceeded, ReadBudget, format_size
 from exporter.model import TargetBase, parse_response_budget
-from exporter.probe import ProbeContext, ProbeKind, ProbeResult, ProbeState
+from exporter.probe import KindRuntime, ProbeContext, ProbeKind, ProbeResult, ProbeState
 from exporter.scheduler import run_probe
 
 from .helpers import eventually
@@ -170,9 +170,8 @@ async def _read_all(target: _Target, ctx: ProbeContext[_State]) -> ProbeResult:
     return ProbeResult()
 
 
-_KIND = ProbeKind(
-    "test", _Target, _read_all, lambda t: _State(), "port", "1", response_budget=1 << 20
-)
+_RUNTIME: KindRuntime[_Target, _State] = KindRuntime(_read_all, lambda t: _State())
+_KIND = ProbeKind("test", _Target, (), lambda: _RUNTIME, "port", "1", response_budget=1 << 20)
 
 
 async def test_run_probe_reports_an_overrun_as_protocol_and_resets_per_run() -> None:

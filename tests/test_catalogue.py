@@ -7,18 +7,18 @@ import sys
 
 import pytest
 
-from exporter import catalogue
+from exporter import kinds
 from exporter.catalogue import Family
 
 
 def test_names_are_unique_and_namespaced() -> None:
-    names = [f.name for f in catalogue.ALL]
+    names = [f.name for f in kinds.ALL]
     assert len(names) == len(set(names))
     assert all(n.startswith("tradeops_") for n in names)
 
 
 def test_data_families_carry_a_config_name_label_first() -> None:
-    for area, fams in catalogue.AREAS.items():
+    for area, fams in kinds.AREAS.items():
         if area in ("exporter", "calendar"):  # exporter-level series
             continue
         for f in fams:
@@ -51,7 +51,7 @@ def test_list_metrics_prints_the_catalogue() -> None:
         check=True,
     )
     rows = [line.split("\t") for line in out.stdout.splitlines()]
-    assert [r[0] for r in rows] == [f.name for f in catalogue.ALL]
+    assert [r[0] for r in rows] == [f.name for f in kinds.ALL]
     by_name = {r[0]: r for r in rows}
     assert by_name["tradeops_up"][1:3] == ["gauge", "kind,target"]
     assert by_name["tradeops_redis_stream_group_lag"][2] == "target,stream,group"
@@ -59,9 +59,9 @@ def test_list_metrics_prints_the_catalogue() -> None:
 
 
 def test_calendar_area_follows_the_exporter_area() -> None:
-    areas = list(catalogue.AREAS)
+    areas = list(kinds.AREAS)
     assert areas[areas.index("exporter") + 1] == "calendar"
-    assert [f.name for f in catalogue.AREAS["calendar"]] == [
+    assert [f.name for f in kinds.AREAS["calendar"]] == [
         "tradeops_calendar_open",
         "tradeops_calendar_session_open_timestamp_seconds",
         "tradeops_calendar_session_close_timestamp_seconds",

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from exporter import cli
 from exporter import config as cfg
 from exporter.calendars import CalendarConfig
-from exporter.probes import KINDS
+from exporter.kinds import KINDS
 
 from .properties import examples
 

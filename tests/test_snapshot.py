@@ -11,7 +11,8 @@ import time
 from exporter.catalogue import core as C
 from exporter.catalogue import family
 from exporter.probe import HistogramSample, Sample
-from exporter.snapshot import SnapshotStore, TargetSnapshot, format_value, render
+from exporter.render import format_value, render
+from exporter.snapshot import SnapshotStore, TargetSnapshot
 
 from .helpers import parse, value
 

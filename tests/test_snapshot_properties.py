@@ -17,17 +17,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from exporter import catalogue
+from exporter import kinds
 from exporter.catalogue import Family
 from exporter.catalogue import core as C
 from exporter.probe import HistogramSample, Sample
-from exporter.snapshot import SnapshotStore, TargetSnapshot, format_value, render
+from exporter.render import format_value, render
+from exporter.snapshot import SnapshotStore, TargetSnapshot
 
 from .helpers import parse
 from .properties import examples
 
-SCALARS = [f for f in catalogue.ALL if f.type != "histogram"]
-HISTOGRAMS = [f for f in catalogue.ALL if f.type == "histogram"]
+SCALARS = [f for f in kinds.ALL if f.type != "histogram"]
+HISTOGRAMS = [f for f in kinds.ALL if f.type == "histogram"]
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 
 label_values = st.one_of(

@@ -1,0 +1,5 @@
+"""TimescaleDB/PostgreSQL: reach, recovery, replication, jobs and hypertable freshness."""
+
+from .probe import KIND
+
+__all__ = ["KIND"]
