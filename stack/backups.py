@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .services import Postgres, _postgres_bin, find_binary
+from .postgres import Postgres, _postgres_bin
+from .services import find_binary
 
 
 def as_postgres() -> dict[str, Any]:

@@ -39,14 +39,19 @@ from . import sim_fix
 from .alerting import Wired, wire_config
 from .backups import dump_backup, restore_drill, write_drill_record
 from .demo import cancel_task, stop_fix_traffic
+from .exporter import Exporter
 from .fix import FixAcceptor
-from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Service, Tansu
+from .postgres import Postgres
+from .prometheus import Alertmanager, Prometheus
+from .redis_server import Redis
+from .services import Service
 from .sim_eventbus import EventBusSim
 from .sim_kafka import KafkaSimulator
 from .sim_redis import RedisTraffic
 from .sim_timescale import TickSimulator
 from .sim_timescale import exporter_config as timescale_target
 from .sinks import Sinks
+from .tansu import Tansu
 
 ServiceT = TypeVar("ServiceT", bound=Service)
 

@@ -27,10 +27,13 @@ from bundle import live
 
 from . import sim_fix
 from .alerting import wire_config
+from .exporter import Exporter
 from .fix import FixAcceptor
 from .pglite import TimescaleLite
+from .postgres import Postgres
+from .prometheus import Alertmanager, Prometheus
 from .redis_ha import RedisCluster, SentinelGroup
-from .services import Alertmanager, Exporter, Postgres, Prometheus, Redis, Tansu
+from .redis_server import Redis
 from .sim_backups import BackupSim
 from .sim_eventbus import EventBusSim
 from .sim_hypertable import HypertableTicks
@@ -39,6 +42,7 @@ from .sim_redis import HEARTBEATS, STREAM, RedisTraffic
 from .sim_timescale import SCHEMA, TABLE, TickSimulator
 from .sim_timescale import exporter_config as timescale_target
 from .sinks import Notification, Rejection, Sinks
+from .tansu import Tansu
 
 
 class Process(Protocol):

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
-from .services import LOOPBACK, Service, Tansu, free_port
+from .services import LOOPBACK, Service, free_port
+from .tansu import Tansu
 
 REPO = Path(__file__).resolve().parent.parent
 

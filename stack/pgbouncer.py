@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .services import LOOPBACK, Postgres, Service, as_postgres_user, find_binary, run_psql
+from .postgres import Postgres, as_postgres_user, run_psql
+from .services import LOOPBACK, Service, find_binary
 
 PoolMode = Literal["session", "transaction", "statement"]
 

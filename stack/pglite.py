@@ -18,7 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .services import LOOPBACK, Service, find_binary, run_psql
+from .postgres import run_psql
+from .services import LOOPBACK, Service, find_binary
 
 PGLITE_DIR = Path(__file__).resolve().parent / "pglite"
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
-from .services import LOOPBACK, Redis, Service, find_binary, free_port
+from .redis_server import Redis
+from .services import LOOPBACK, Service, find_binary, free_port
 
 
 def command(port: int, *args: str, password: str | None = None, timeout: float = 2.0) -> bytes:

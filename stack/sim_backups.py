@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from .backups import PgBackRest, dump_backup, restore_drill, write_drill_record, write_manifest
-from .services import Postgres
+from .postgres import Postgres
 
 
 class BackupSim:

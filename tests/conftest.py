@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from stack import Postgres, Redis, Tansu
+from stack import PgBouncer, Postgres, Redis, Tansu, TimescaleLite
+from stack.kafka_cluster import TansuBroker, TansuCluster, TLSTansu
+from stack.pgbouncer import PoolMode
+from stack.redis_ha import RedisCluster, SentinelGroup
 
-from .helpers import FIGURES, Running, service_root, start_exporter
+from .fixtures_eventbus import Certs, make_certs
+from .helpers import FIGURES, Running, report, service_root, start_exporter
 from .hostile import fault_matrix
 
 
@@ -71,8 +76,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-from stack.redis_ha import RedisCluster, SentinelGroup  # noqa: E402  (fixtures added below)
-
 REDIS_HA_PASSWORD = "ha-monitor-pw"
 """The password of the Sentinel group's and the cluster's servers (and Sentinels)."""
 
@@ -99,13 +102,6 @@ def redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
         cluster.stop()
 
 
-import time  # noqa: E402  (fixtures added below)
-
-from stack import TimescaleLite  # noqa: E402
-
-from .helpers import report  # noqa: E402
-
-
 @pytest.fixture(scope="session")
 def timescale_lite(stack_root: Path) -> Iterator[TimescaleLite]:
     """The stack's real TimescaleDB (PGlite, TimescaleDB 2.23, one client at a time),
@@ -116,11 +112,6 @@ def timescale_lite(stack_root: Path) -> Iterator[TimescaleLite]:
     report(f"timescale (PGlite): start to first query {time.monotonic() - start:.1f} s")
     yield server
     server.stop()
-
-
-from stack.kafka_cluster import TansuBroker, TansuCluster, TLSTansu  # noqa: E402
-
-from .fixtures_eventbus import Certs, make_certs  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -164,10 +155,6 @@ def tls_sasl_tansu(stack_root: Path, kafka_certs: Certs) -> Iterator[TLSTansu]:
     server = TLSTansu(root, kafka_certs.cert, kafka_certs.key, authentication=True).start()
     yield server
     server.stop()
-
-
-from stack import PgBouncer  # noqa: E402
-from stack.pgbouncer import PoolMode  # noqa: E402
 
 
 @pytest.fixture(scope="session")

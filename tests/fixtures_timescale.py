@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from stack import Postgres, TimescaleLite
-from stack.services import _postgres_bin, as_postgres_user
+from stack.postgres import _postgres_bin, as_postgres_user
 from stack.sim_hypertable import RECORD_RUN
 
 from .helpers import self_signed_cert

@@ -33,7 +33,7 @@ from bundle.check import load_rules
 from bundle.drill import drill_alert, drill_labels, rfc3339
 from bundle.routes import DEFAULT_GROUP_WAIT, Route, prom_duration, routes_for
 from stack.alerting import wire_config
-from stack.services import Alertmanager
+from stack.prometheus import Alertmanager
 from stack.sinks import Notification, Sinks
 
 SLACK_S = 3.0

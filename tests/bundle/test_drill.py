@@ -21,7 +21,8 @@ import pytest
 
 from bundle.drill import main, parse_labels, public_url
 from stack.alerting import wire_config
-from stack.services import Alertmanager, free_port
+from stack.prometheus import Alertmanager
+from stack.services import free_port
 from stack.sinks import Sinks
 
 from ..helpers import Running, scrape_until, value

@@ -27,7 +27,10 @@ import yaml
 from bundle.build import ROOT
 from bundle.evidence import fired_alerts, parse_time, queries, stamp, window
 from bundle.release import version
-from stack.services import Exporter, Prometheus, Redis, free_port, wait_for_port
+from stack.exporter import Exporter
+from stack.prometheus import Prometheus
+from stack.redis_server import Redis
+from stack.services import free_port, wait_for_port
 
 USER = "archivist"
 PASSWORD = "s3cret-" + secrets.token_hex(6)

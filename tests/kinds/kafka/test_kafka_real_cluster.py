@@ -37,7 +37,7 @@ from exporter.probe import Sample
 from exporter.scheduler import RunOutcome, run_probe
 from stack import Postgres
 from stack.kafka_cluster import TansuBroker, TansuCluster
-from stack.services import tansu_binary
+from stack.tansu import tansu_binary
 
 from ...fixtures_kafka import commit, create_topic, describe_cluster, produce
 from ...helpers import Running, report, scrape_until, value, with_label

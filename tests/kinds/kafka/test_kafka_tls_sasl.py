@@ -34,8 +34,8 @@ from exporter.kinds.kafka.probe import KafkaState
 from exporter.probe import ProbeError, Sample
 from exporter.scheduler import RunOutcome, run_probe
 from stack.kafka_cluster import TansuBroker, TLSTansu
-from stack.services import tansu_binary
 from stack.sim_eventbus import EventBusSim
+from stack.tansu import tansu_binary
 
 from ...fixtures_eventbus import Certs, probe_once, sim, target_from
 from ...fixtures_kafka import commit, create_topic, produce, tls_client
