@@ -465,7 +465,7 @@ def test_the_build_context_is_what_the_dockerfile_copies() -> None:
             copied |= {
                 p.relative_to(REPO).as_posix()
                 for p in path.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts
+                if p.is_file() and not {"__pycache__", "node_modules"} & set(p.parts)
             }
         else:
             copied.add(source)
