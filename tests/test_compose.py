@@ -58,7 +58,7 @@ import yaml
 from redis.exceptions import RedisError
 
 from bundle.contract import CONTRACT
-from stack import Postgres, Redis, Tansu, TimescaleLite, free_port, wait_for_port
+from stack import Postgres, Redis, Tansu, TimescaleLite, compose_traffic, free_port, wait_for_port
 from stack import compose as stack_compose
 from stack.alerting import SECRETS_PREFIX, TEMPLATES_PREFIX, wire_config
 from stack.redis_ha import RedisCluster, SentinelGroup, wait_until
@@ -1394,7 +1394,7 @@ async def test_the_traffic_outlives_its_services() -> None:
             return
         raise ConnectionRefusedError("the service went away")
 
-    await asyncio.wait_for(stack_compose.supervise("flaky", flaky, stop, (0.05, 0.1)), 5)
+    await asyncio.wait_for(compose_traffic.supervise("flaky", flaky, stop, (0.05, 0.1)), 5)
     assert len(runs) == 3
     assert runs[2] - runs[1] >= 0.09  # the delay doubled
 
@@ -1403,7 +1403,7 @@ async def test_the_redis_traffic_fails_when_redis_goes_away(redis_server: Redis)
     """``redis_once`` writes the heartbeats, and raises (for :func:`supervise` to run
     it again) when Redis stops, instead of going quiet."""
     stop = asyncio.Event()
-    task = asyncio.create_task(stack_compose.redis_once(redis_server.address, stop))
+    task = asyncio.create_task(compose_traffic.redis_once(redis_server.address, stop))
     probe = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
     try:
         for _ in range(100):
