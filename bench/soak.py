@@ -57,7 +57,7 @@ from bench.bench_scale import populate
 from bench.figures import median, p99
 from stack import Exporter, Postgres, Redis, Service, Tansu, free_port, sim_fix
 from stack.backups import write_manifest
-from stack.demo import eventbus_target, fix_targets, redis_target
+from stack.demo_targets import eventbus_target, fix_targets, redis_target
 from stack.fix import FixAcceptor
 from stack.sim_eventbus import EventBusSim
 from stack.sim_kafka import KafkaSimulator
