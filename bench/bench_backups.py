@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import Report, add_json_argument, median
-from exporter.kinds.backups.probe import KIND, BackupState, BackupTarget
+from exporter.kinds.backups import KIND, BackupTarget
+from exporter.kinds.backups.probe import BackupState
 from exporter.probe import ProbeContext
 from stack.backups import write_manifest
 

@@ -1,7 +1,7 @@
-"""Bounded I/O for the file-reading kinds (backups, drills, fix_store): subprocesses
-that are killed on timeout, blocking file work on one worker thread, file reads
-that never block on a FIFO and count against the run's response budget, and
-checksums resumed across runs.
+"""Bounded file I/O for the file-reading kinds (backups, drills, fix_store): blocking
+file work on one worker thread, file reads that never block on a FIFO and count
+against the run's response budget, and directory listings that fail rather than
+come back empty. (Commands: ``exporter.commands``.)
 
 A path that names the wrong thing fails with one reason, the same every run:
 ``config`` when it is not a regular file (a directory, a FIFO, a device), a
@@ -16,13 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import os
-import signal
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -31,10 +28,6 @@ from .probe import ProbeError, Reason
 
 R = TypeVar("R")
 
-_READ_CHUNK = 1 << 20
-_STDERR_KEEP = 2000
-_STDERR_SHOWN = 300
-_TERM_GRACE = 0.5
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 """O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer."""
 _AUTH_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
@@ -46,149 +39,6 @@ _FILE_TYPES = (
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
 )
-
-
-async def run_command(
-    argv: list[str], timeout: float, max_output: int, budget: ReadBudget | None = None
-) -> bytes:
-    """Run ``argv`` and return its stdout.
-
-    The process runs in its own session; on timeout, cancellation or oversized
-    output the whole process group is terminated (then killed) and reaped
-    before this returns, so no child outlives the run. Both streams are read
-    at once and charged to ``budget``; stdout may hold at most ``max_output``
-    bytes. A non-zero exit is ProbeError("other") with stderr's last line.
-    """
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ProbeError("config", f"command not found: {argv[0]}") from None
-    except PermissionError:
-        raise ProbeError("config", f"command not executable: {argv[0]}") from None
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await _communicate(proc, max_output, budget)
-            rc = await proc.wait()
-    except TimeoutError:
-        raise ProbeError("timeout", f"{argv[0]} did not finish within {timeout:g}s") from None
-    finally:
-        try:
-            await _reap(proc)
-        finally:
-            _close_pipes(proc)  # also when a cancel is passed on
-    if rc != 0:
-        raise ProbeError("other", f"{argv[0]} exited with status {rc}: {_last_line(err)}")
-    return out
-
-
-async def _communicate(
-    proc: asyncio.subprocess.Process, max_output: int, budget: ReadBudget | None
-) -> tuple[bytes, bytes]:
-    """Stdout and the tail of stderr, read together: the first failure ends both."""
-    tasks = (
-        asyncio.ensure_future(_read_bounded(proc.stdout, max_output, budget)),
-        asyncio.ensure_future(_read_tail(proc.stderr, _STDERR_KEEP, budget)),
-    )
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            failure = task.exception() if task.done() else None
-            if failure is not None:
-                raise failure
-        return tasks[0].result(), tasks[1].result()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)  # never leave one pending
-
-
-def _last_line(err: bytes) -> str:
-    lines = err.decode(errors="replace").strip().splitlines()
-    last = lines[-1].strip() if lines else "(no output on stderr)"
-    return last if len(last) <= _STDERR_SHOWN else last[:_STDERR_SHOWN] + "..."
-
-
-async def _read_bounded(
-    stream: asyncio.StreamReader | None, limit: int, budget: ReadBudget | None
-) -> bytes:
-    assert stream is not None
-    buf = bytearray()
-    while chunk := await stream.read(65536):
-        buf += chunk
-        if len(buf) > limit:
-            raise ProbeError("protocol", f"command output exceeds {limit} bytes")
-        charge(budget, len(chunk), "command output")
-    return bytes(buf)
-
-
-async def _read_tail(
-    stream: asyncio.StreamReader | None, keep: int, budget: ReadBudget | None
-) -> bytes:
-    assert stream is not None
-    buf = b""
-    while chunk := await stream.read(65536):
-        buf = (buf + chunk)[-keep:]
-        charge(budget, len(chunk), "command stderr")
-    return buf
-
-
-async def _reap(proc: asyncio.subprocess.Process) -> None:
-    """Stop the process group if still running (SIGTERM, then SIGKILL) and reap it.
-
-    SIGTERM first lets a ``sudo``/``runuser`` prefix relay the signal to a
-    child we may not be allowed to signal ourselves. A cancellation arriving
-    meanwhile skips the grace period, but the process is still killed and
-    reaped before the cancellation is passed on.
-    """
-    cancelled = False
-    for sig, grace in ((signal.SIGTERM, _TERM_GRACE), (signal.SIGKILL, None)):
-        if proc.returncode is not None and not _group_alive(proc.pid):
-            break  # a child left behind (holding the pipes) is stopped all the same
-        # the group holds the process itself (its own session); not proc.send_signal,
-        # whose poll() reaps the child behind the child watcher's back
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        if cancelled:
-            continue
-        waiter = asyncio.ensure_future(asyncio.wait_for(proc.wait(), grace))
-        waiter.add_done_callback(_consume)  # its timeout, should a cancel leave it alone
-        try:
-            await asyncio.shield(waiter)
-        except TimeoutError:
-            pass
-        except asyncio.CancelledError:
-            cancelled = True
-    while proc.returncode is None:
-        try:
-            await asyncio.shield(proc.wait())
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-
-
-def _close_pipes(proc: asyncio.subprocess.Process) -> None:
-    """Close the pipes of a reaped process whose output was not read to its end (a
-    timeout, an overrun): else they stay open until garbage collection."""
-    transport = getattr(proc, "_transport", None)  # Process exposes no close()
-    if transport is not None:
-        transport.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class BlockingIO:
@@ -209,7 +59,7 @@ class BlockingIO:
             raise ProbeError("timeout", self._busy_message)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[R] = loop.create_future()
-        fut.add_done_callback(_consume)
+        fut.add_done_callback(consume_outcome)
 
         def work() -> None:
             try:
@@ -247,8 +97,9 @@ def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) 
         fut.set_result(result)
 
 
-def _consume(fut: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of a call whose caller was cancelled (no warning)."""
+def consume_outcome(fut: asyncio.Future[Any]) -> None:
+    """Retrieve a future's outcome, so that one whose awaiting caller was cancelled
+    logs no "exception was never retrieved" warning (a done callback)."""
     if not fut.cancelled():
         fut.exception()
 
@@ -322,48 +173,6 @@ def read_limited(path: Path, limit: int, budget: ReadBudget | None = None) -> by
         raise ProbeError("protocol", f"{path.name} is larger than {limit} bytes")
     charge(budget, len(data), path.name)
     return data
-
-
-@dataclass
-class PendingHash:
-    """A checksum verification in progress, resumed run after run."""
-
-    path: Path
-    identity: tuple[Any, ...]
-    algorithm: str
-    expected: str
-    size: int
-    offset: int = 0
-    hasher: Any = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.hasher is None:
-            self.hasher = hashlib.new(self.algorithm)
-
-    @property
-    def done(self) -> bool:
-        """True once every byte has been hashed."""
-        return self.offset >= self.size
-
-    def matches(self) -> bool:
-        """After ``done``: does the digest equal the expected value?"""
-        return bool(self.hasher.hexdigest().lower() == self.expected.lower())
-
-    def advance(self, budget: int) -> None:
-        """Hash up to ``budget`` more bytes (blocking; run on the I/O worker).
-
-        A file that shrank or changed identity makes the read stop short; the
-        caller notices through ``done``/``identity`` on the next run.
-        """
-        with open_regular(self.path) as fh:
-            fh.seek(self.offset)
-            while budget > 0 and self.offset < self.size:
-                chunk = fh.read(min(_READ_CHUNK, budget, self.size - self.offset))
-                if not chunk:
-                    raise FileNotFoundError(f"{self.path.name} is shorter than expected")
-                self.hasher.update(chunk)
-                self.offset += len(chunk)
-                budget -= len(chunk)
 
 
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:

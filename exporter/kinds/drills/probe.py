@@ -1,4 +1,4 @@
-"""Drills: the records that drills leave behind, read like restore-drill records.
+"""The drills probe: the records one kind of drill leaves behind, and their memory.
 
 One target is one kind of drill (the shift-start paging drill of
 ``python -m bundle.drill``); ``path`` is a directory of JSON records (or one
@@ -8,7 +8,7 @@ bundle can alert when a drill that should have run did not. File reads run on
 a worker thread under the run's deadline; records already parsed are cached
 by file identity. What one run reads is bounded by the target's
 ``response_budget`` (default 4 MiB: a thousand records of a few KiB); a path
-that names the wrong thing fails as ``backup_io`` says.
+that names the wrong thing fails as ``exporter.file_io`` says.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import Field
 
 from ...budget import ReadBudget
 from ...file_io import (
@@ -29,28 +27,12 @@ from ...file_io import (
     list_files,
     read_limited,
 )
-from ...model import Duration, TargetBase
-from ...probe import KindRuntime, ProbeContext, ProbeError, ProbeKind, ProbeResult, ProbeState
+from ...probe import KindRuntime, ProbeContext, ProbeError, ProbeResult, ProbeState
 from ..backups.sources import load_json, timestamp
 from . import metrics as M
+from .config import RESPONSE_BUDGET, DrillsTarget
 
-MiB = 1 << 20
-RESPONSE_BUDGET = 4 * MiB
-"""The kind's default ``response_budget``."""
 RESULTS = {"ok": True, "failed": False}
-
-
-class DrillsTarget(TargetBase):
-    """Drill records of one kind of drill."""
-
-    path: Path
-    """A directory of records (``glob`` inside it) or one record file."""
-    glob: str = "*.json"
-    max_interval: Duration = 86400.0
-    """The longest acceptable time between two successful drills (default 24h)."""
-    max_records: int = Field(default=1000, ge=1)
-    """At most this many files are read, the newest by modification time."""
-    max_record_bytes: int = Field(default=MiB, ge=64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +105,8 @@ def _read_new(
     return out
 
 
-async def probe(target: DrillsTarget, ctx: ProbeContext[DrillsState]) -> ProbeResult:
-    """Read the drill records of one target."""
-    r = ProbeResult()
-    name, state = target.name, ctx.state
-    r.add(M.MAX_INTERVAL, target.max_interval, name)
+async def _records(target: DrillsTarget, state: DrillsState) -> list[DrillRecord]:
+    """The newest records, each file read and parsed once per identity."""
     entries = await state.io.call(_entries, target)
     raw = await state.io.call(
         _read_new, entries, state.parsed, target.max_record_bytes, state.budget
@@ -138,7 +117,15 @@ async def probe(target: DrillsTarget, ctx: ProbeContext[DrillsState]) -> ProbeRe
     for path, ident in entries:
         if path in raw:  # a malformed record fails the run: each one is evidence
             state.parsed[path] = (ident, parse_record(raw[path], path.name))
-    records = [state.parsed[p][1] for p, _ in entries]
+    return [state.parsed[p][1] for p, _ in entries]
+
+
+async def probe(target: DrillsTarget, ctx: ProbeContext[DrillsState]) -> ProbeResult:
+    """Read the drill records of one target."""
+    r = ProbeResult()
+    name, state = target.name, ctx.state
+    r.add(M.MAX_INTERVAL, target.max_interval, name)
+    records = await _records(target, state)
     r.add(M.RECORDS, len(records), name)
     if not records:
         return r
@@ -154,13 +141,3 @@ async def probe(target: DrillsTarget, ctx: ProbeContext[DrillsState]) -> ProbeRe
 
 
 RUNTIME: KindRuntime[DrillsTarget, DrillsState] = KindRuntime(probe, DrillsState)
-
-KIND: ProbeKind[DrillsTarget, DrillsState] = ProbeKind(
-    name="drills",
-    target_model=DrillsTarget,
-    families=M.FAMILIES,
-    load=lambda: RUNTIME,
-    address_field="name",
-    example_address="paging-drill",
-    response_budget=RESPONSE_BUDGET,
-)

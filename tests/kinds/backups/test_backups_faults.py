@@ -10,7 +10,6 @@ to misbehave on cue. ``HostileFiles`` is shared with the fix_store and drills su
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -20,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from exporter.kinds.backups.probe import KIND, BackupState, BackupTarget
+from exporter.kinds.backups import KIND, BackupTarget
+from exporter.kinds.backups.probe import BackupState
 
 from ... import faults
-from ...fixtures_backups import backup_dir
+from ...fixtures_backups import backup_dir, check_refused, hostile_target
 from ...helpers import Running, eventually, report, scrape_until
 from ...hostile import (
     FILE_BEHAVIOURS,
@@ -56,16 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 INFO_OK = json.dumps([{"name": "main", "status": {"code": 0, "message": "ok"}}])
 
 
-def _target(name: str, source: str, extra: str = "", interval: str = "1s") -> BackupTarget:
-    text = f"""
-backups:
-  - name: {name}
-    interval: {interval}
-    timeout: 800ms
-    source: {source}
-{extra}
-"""
-    return faults.parse_target(text, "backups", BackupTarget)
+def _target(name: str, source: str, **extra: str) -> BackupTarget:
+    return hostile_target(
+        "backups", BackupTarget, name, interval="1s", timeout="800ms", source=source, **extra
+    )
 
 
 def _output_source(path: Path) -> str:
@@ -86,20 +80,12 @@ async def test_each_hostile_output_file_has_one_stable_reason(
     behaviour: FileBehaviour, tmp_path: Path, hostile_files: HostileFiles
 ) -> None:
     saved = hostile_files.make(tmp_path / "info.json", behaviour)
-    target = _target("set", _output_source(saved))
-    before = faults.io_threads()
-    outs, state = await faults.fresh_runs(KIND, target, 5)
-    assert faults.same_reason(outs) == faults.FILE_REASONS[behaviour]
-    assert max(o.duration for o in outs) < 0.5  # refused, never waited for
-    assert state.budget.used < 8192  # the huge file and the FIFOs were not read
-    await asyncio.sleep(0.05)  # a run's worker ends just after handing its result
-    assert faults.io_threads() == before
-    record_fault("backups", behaviour, faults.FILE_REASONS[behaviour])
+    await check_refused(KIND, _target("set", _output_source(saved)), behaviour, slowest=0.5)
 
 
 @pytest.mark.parametrize("behaviour", list(COMMANDS))
 async def test_each_hostile_command_has_one_stable_reason(behaviour: str, tmp_path: Path) -> None:
-    target = _target("set", _command_source(tmp_path, behaviour), "    response_budget: 64KiB")
+    target = _target("set", _command_source(tmp_path, behaviour), response_budget="64KiB")
     before = faults.children()
     outs, _ = await faults.fresh_runs(KIND, target, 3)
     reason = COMMANDS[behaviour][1]
@@ -150,11 +136,11 @@ async def test_manifests_beyond_the_response_budget_fail_the_run(backup_dir: Pat
         doc = {"file": dump.name, "status": "success", "finish": time.time(), "pad": "p" * 2048}
         (backup_dir / f"d{i}.dump.manifest.json").write_text(json.dumps(doc))
     source = f'{{type: directory, path: "{backup_dir}"}}'
-    small = _target("set", source, "    response_budget: 64KiB")
+    small = _target("set", source, response_budget="64KiB")
     outs, _ = await faults.fresh_runs(KIND, small, 3)
     assert faults.same_reason(outs) == "protocol"
     assert "response budget of 64KiB" in str(outs[0].error)
-    large = _target("set", source, "    response_budget: 1MiB")
+    large = _target("set", source, response_budget="1MiB")
     (ok,), _ = await faults.fresh_runs(KIND, large, 1)
     assert ok.ok, ok.error
     record_fault("backups", "over-budget", "protocol")

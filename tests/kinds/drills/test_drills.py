@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,23 +12,15 @@ from typing import Any
 
 import pytest
 
-from bundle.drill import DrillResult, write_record
-from exporter.config import ConfigError, parse
-from exporter.kinds.drills.probe import KIND, DrillsState, DrillsTarget, parse_record
+from exporter.kinds.drills import KIND, DrillsTarget
+from exporter.kinds.drills.probe import DrillsState, parse_record
 from exporter.probe import ProbeContext, ProbeError
 
+from ... import faults
+from ...fixtures_backups import drill_record
 from ...helpers import Running, scrape_until, value
 
 Factory = Callable[..., Any]
-
-
-def record(directory: Path, ok: bool, finished: float, drill_id: str) -> Path:
-    """A record as the drill command writes it (file time = the drill's end)."""
-    result = DrillResult(drill_id, "http://am:9093", {}, finished - 30, finished, ok)
-    result.reason = None if ok else "no pagerduty notification was sent within 60s"
-    path = write_record(result, directory)
-    os.utime(path, (finished, finished))
-    return path
 
 
 def target(path: Path, **extra: Any) -> DrillsTarget:
@@ -46,9 +37,9 @@ async def probe_once(t: DrillsTarget, state: DrillsState) -> dict[str, float]:
 
 async def test_a_directory_of_records(tmp_path: Path) -> None:
     now = time.time()
-    record(tmp_path, True, now - 3 * 86400, "old-ok")
-    record(tmp_path, True, now - 86400, "ok")
-    record(tmp_path, False, now - 600, "failed")
+    drill_record(tmp_path, True, now - 3 * 86400, "old-ok")
+    drill_record(tmp_path, True, now - 86400, "ok")
+    drill_record(tmp_path, False, now - 600, "failed")
     (tmp_path / "notes.txt").write_text("not a record")
     state = DrillsState(t := target(tmp_path))
     try:
@@ -75,13 +66,13 @@ async def test_an_empty_directory_exports_the_count_and_the_interval(tmp_path: P
 
 async def test_one_overwritten_file_remembers_the_last_success(tmp_path: Path) -> None:
     now = time.time()
-    first = record(tmp_path / "a", True, now - 100, "one")
+    first = drill_record(tmp_path / "a", True, now - 100, "one")
     path = tmp_path / "latest.json"
     first.replace(path)
     state = DrillsState(t := target(path))
     try:
         assert (await probe_once(t, state))["tradeops_drill_last_success"] == 1
-        second = record(tmp_path / "b", False, now - 10, "two")
+        second = drill_record(tmp_path / "b", False, now - 10, "two")
         second.replace(path)
         s = await probe_once(t, state)
     finally:
@@ -108,41 +99,19 @@ def test_record_format() -> None:
         assert err.value.reason == "protocol"
 
 
-def test_config_fields_and_errors(tmp_path: Path) -> None:
-    config = parse(
-        f"drills:\n  - {{name: shift-start, path: {tmp_path}, max_interval: 26h,"
-        " calendar: always, glob: 'paging-drill-*.json'}\n",
-        "c.yml",
-    )
-    (t,) = config.targets["drills"]
-    assert isinstance(t, DrillsTarget)
-    assert (t.max_interval, t.glob, t.path) == (93600, "paging-drill-*.json", tmp_path)
-    with pytest.raises(ConfigError) as err:
-        parse("drills:\n  - {name: d, path: /x, max_intervall: 1h}\n", "c.yml")
-    assert err.value.lines() == ["c.yml: drills[0].max_intervall: unknown field"]
-    with pytest.raises(ConfigError) as err:
-        parse("drills:\n  - {name: d}\n", "c.yml")
-    assert err.value.lines() == ["c.yml: drills[0].path: required field is missing"]
-
-
 async def test_the_exporter_serves_the_records_and_fails_on_a_bad_one(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
     now = time.time()
     drills = tmp_path / "drills"
-    ok = record(drills, True, now - 60, "ok")
-    run: Running = await exporter_factory(f"""
-drills:
-  - name: shift-start
-    interval: 1s
-    timeout: 800ms
-    path: {drills}
-    max_interval: 25h
-  - name: missing
-    interval: 1s
-    timeout: 800ms
-    path: {tmp_path / "nowhere"}
-""")
+    ok = drill_record(drills, True, now - 60, "ok")
+    rows = {
+        "shift-start": f"path: {drills}, max_interval: 25h",
+        "missing": f"path: {tmp_path / 'nowhere'}",
+    }
+    run: Running = await exporter_factory(
+        faults.targets_yaml("drills", rows, "interval: 1s, timeout: 800ms")
+    )
 
     def ran(m: Any) -> bool:
         runs = "tradeops_probe_runs_total"

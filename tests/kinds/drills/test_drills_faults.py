@@ -3,12 +3,11 @@ or a link loop where a record is expected, and more records than the budget. Eac
 is one stable reason and one log line; /metrics stays fast and the usage flat.
 
 The files are real (``HostileFiles``); the good records are written by the paging
-drill's own ``write_record``.
+drill's own ``write_record`` (``fixtures_backups.drill_record``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -17,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from exporter.kinds.drills.probe import KIND, DrillsState, DrillsTarget
+from exporter.kinds.drills import KIND, DrillsTarget
+from exporter.kinds.drills.probe import DrillsState
 
 from ... import faults
+from ...fixtures_backups import check_refused, drill_record, hostile_target
 from ...helpers import Running, report, scrape_until
 from ...hostile import (
     FILE_BEHAVIOURS,
@@ -29,23 +30,16 @@ from ...hostile import (
     hostile_files,
     record_fault,
 )
-from .test_drills import record
 
 __all__ = ["hostile_files"]
 
 Factory = Callable[..., Any]
 
 
-def _target(path: Path, name: str = "shift-start", extra: str = "") -> DrillsTarget:
-    text = f"""
-drills:
-  - name: {name}
-    path: "{path}"
-    interval: 1s
-    timeout: 500ms
-{extra}
-"""
-    return faults.parse_target(text, "drills", DrillsTarget)
+def _target(path: Path, name: str = "shift-start", **extra: str) -> DrillsTarget:
+    return hostile_target(
+        "drills", DrillsTarget, name, path=f'"{path}"', interval="1s", timeout="500ms", **extra
+    )
 
 
 def _make(files: HostileFiles, path: Path, behaviour: FileBehaviour) -> Path:
@@ -58,15 +52,8 @@ async def test_each_hostile_record_file_has_one_stable_reason(
     behaviour: FileBehaviour, tmp_path: Path, hostile_files: HostileFiles
 ) -> None:
     path = _make(hostile_files, tmp_path / "latest.json", behaviour)
-    target = _target(path)
-    before = faults.io_threads()
-    outs, state = await faults.fresh_runs(KIND, target, 5)
-    assert faults.same_reason(outs) == faults.FILE_REASONS[behaviour]
-    assert max(o.duration for o in outs) < 0.4  # refused, never waited for (timeout 500ms)
-    assert state.budget.used < 8192  # the huge file and the FIFOs were not read
-    await asyncio.sleep(0.05)  # a run's worker ends just after handing its result
-    assert faults.io_threads() == before
-    record_fault("drills", behaviour, faults.FILE_REASONS[behaviour])
+    # refused, never waited for (timeout 500ms)
+    await check_refused(KIND, _target(path), behaviour, slowest=0.4)
 
 
 async def test_in_a_directory_what_is_not_a_file_is_skipped_unopened(
@@ -75,8 +62,8 @@ async def test_in_a_directory_what_is_not_a_file_is_skipped_unopened(
     """FIFOs, sockets, directories and dangling loops that match the glob are not
     records: the good ones are still read, and nothing blocks."""
     now = time.time()
-    record(tmp_path, True, now - 60, "ok")
-    record(tmp_path, False, now - 30, "failed")
+    drill_record(tmp_path, True, now - 60, "ok")
+    drill_record(tmp_path, False, now - 30, "failed")
     for behaviour in ("fifo", "stream", "not-a-file", "loop"):
         _make(hostile_files, tmp_path / f"{behaviour}.json", behaviour)
     (tmp_path / "a-directory.json").mkdir()
@@ -95,13 +82,13 @@ async def test_records_beyond_the_response_budget_fail_the_run(tmp_path: Path) -
     """A hundred records of about 1 KiB are more than a 64 KiB budget."""
     now = time.time()
     for i in range(100):
-        path = record(tmp_path, True, now - 60 - i, f"drill-{i}")
+        path = drill_record(tmp_path, True, now - 60 - i, f"drill-{i}")
         path.write_text(path.read_text()[:-2] + ', "pad": "' + "p" * 1024 + '"}\n')
-    small = _target(tmp_path, extra="    response_budget: 64KiB")
+    small = _target(tmp_path, response_budget="64KiB")
     outs, _ = await faults.fresh_runs(KIND, small, 3)
     assert faults.same_reason(outs) == "protocol"
     assert "response budget of 64KiB" in str(outs[0].error)
-    large = _target(tmp_path, extra="    response_budget: 1MiB")
+    large = _target(tmp_path, response_budget="1MiB")
     (ok,), _ = await faults.fresh_runs(KIND, large, 1)
     assert ok.ok, ok.error
     record_fault("drills", "over-budget", "protocol")
@@ -117,7 +104,7 @@ async def test_many_failed_runs_log_once_and_metrics_stay_fast(
     paths: dict[str, Path] = {}
     for behaviour in file_behaviours_here():
         paths[behaviour] = _make(hostile_files, tmp_path / f"{behaviour}.json", behaviour)
-    paths["healthy"] = record(tmp_path / "healthy", True, time.time() - 60, "ok")
+    paths["healthy"] = drill_record(tmp_path / "healthy", True, time.time() - 60, "ok")
     rows = {name: f'path: "{p}"' for name, p in paths.items()}
     run: Running = await exporter_factory(
         faults.targets_yaml("drills", rows, "interval: 500ms, timeout: 450ms")
