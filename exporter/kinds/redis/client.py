@@ -1,6 +1,7 @@
-"""Redis connections: bounded by the target's read budget, TLS arguments, error reasons.
+"""Redis connections: bounded by the target's read budget, TLS arguments, error reasons,
+and the clients a Redis target opens to its server, Sentinels and cluster seeds.
 
-Shared by the Redis kind and the event-bus canary.
+``tls_kwargs``, ``bounded_client`` and ``classify`` are shared with the event-bus canary.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ...budget import BoundedProtocol, ReadBudget
-from ...model import (
-    TLSConfig,
-    parse_host_port,
-)
-from ...probe import (
-    Reason,
-)
+from ...model import TLSConfig, parse_host_port
+from ...probe import Reason
+from .config import RedisTarget
 
 LINES_PER_TURN = 256
 """Reply lines parsed between two turns of the event loop (see ``ReplyReader``)."""
+PEER_SHARE = 1 / 3
+"""Of a run's deadline, what one Sentinel or cluster seed may take to answer."""
+CLIENT_NAME = "tradeops-exporter"
 
 
 def tls_kwargs(tls: TLSConfig | None) -> dict[str, Any]:
@@ -132,6 +134,44 @@ def bounded_client(
         **options,
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def server_client(
+    target: RedisTarget, address: str, budget: Callable[[], ReadBudget]
+) -> aioredis.Redis:
+    """The client of the server at ``address`` (the target's, or the master its
+    Sentinels name), with the target's database, credentials and TLS."""
+    return bounded_client(
+        budget,
+        address,
+        target.tls,
+        db=target.db,
+        username=target.username,
+        password=target.password_value(),
+        socket_connect_timeout=target.timeout_s,
+        socket_timeout=target.timeout_s,
+        retry=Retry(NoBackoff(), 1),  # one reconnect: a pooled socket may be stale
+        max_connections=4,
+        client_name=CLIENT_NAME,
+    )
+
+
+def peer_client(target: RedisTarget, address: str, budget: ReadBudget) -> aioredis.Redis:
+    """A Sentinel's or a cluster seed's client, charging a budget of its own: it
+    answers within ``PEER_SHARE`` of the target's timeout, with a reconnect for a
+    stale socket but no second wait for a hung peer."""
+    return bounded_client(
+        lambda: budget,
+        address,
+        target.tls,
+        username=target.username,
+        password=target.password_value(),
+        socket_connect_timeout=target.timeout_s * PEER_SHARE,
+        socket_timeout=target.timeout_s * PEER_SHARE,
+        retry=Retry(NoBackoff(), 1, supported_errors=(rexc.ConnectionError,)),
+        max_connections=2,
+        client_name=CLIENT_NAME,
+    )
 
 
 _UNREACHABLE = (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)

@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, parse
 from exporter.kinds.redis import KIND
-from exporter.kinds.redis.probe import RedisState
-from exporter.probe import Sample
 from exporter.scheduler import run_probe
 from stack import Redis
 from stack.redis_ha import SLOTS, RedisCluster
@@ -21,9 +16,15 @@ from stack.redis_ha import SLOTS, RedisCluster
 from ... import faults
 from ...helpers import Running, Series, report, scrape_until, value, with_label
 from ...hostile import BEHAVIOURS, Behaviour, hostile_peer, record_fault
-from .test_redis_faults import lone_peer_reason, redis_target
-
-Factory = Callable[..., Any]
+from .support import (
+    Factory,
+    lone_peer_reason,
+    password_file,
+    probe_state,
+    redis_target,
+    up,
+    values,
+)
 
 
 def _target_yaml(name: str, seeds: list[str], pw: Path | None, extra: str = "") -> str:
@@ -38,60 +39,9 @@ def _target_yaml(name: str, seeds: list[str], pw: Path | None, extra: str = "") 
 {extra}"""
 
 
-def _password_file(tmp_path: Path, password: str | None, name: str = "redis-pw") -> Path:
-    path = tmp_path / name
-    path.write_text(password or "")
-    return path
-
-
-def _up(m: Series, name: str) -> float | None:
-    return value(m, "tradeops_up", kind="redis", target=name)
-
-
 def _per_node(m: Series, family: str, name: str) -> dict[str, float]:
     found = with_label(m, f"tradeops_redis_cluster_node_{family}", target=name)
     return {dict(labels)["node"]: v for labels, v in found.items()}
-
-
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        (
-            'cluster: ["127.0.0.1:7000"]\n    address: "127.0.0.1:6379"',
-            "give exactly one of address, sentinels or cluster",
-        ),
-        (
-            'cluster: ["127.0.0.1:7000"]\n    sentinels: ["127.0.0.1:26379"]\n    master: m',
-            "give exactly one of address, sentinels or cluster",
-        ),
-        (
-            'cluster: ["127.0.0.1:7000"]\n    canary: {}\n    heartbeats: [{name: h, key: k}]',
-            "canary, heartbeats: not supported with cluster (a cluster target reports the"
-            " cluster; probe a node's keys with a target of its own)",
-        ),
-        (
-            'cluster: ["127.0.0.1:7000"]\n    db: 2',
-            "db: not supported with cluster (a cluster target reports the cluster;"
-            " probe a node's keys with a target of its own)",
-        ),
-    ],
-)
-def test_config_errors_name_the_fields(fields: str, message: str) -> None:
-    text = f"redis:\n  - name: cache\n    {fields}\n"
-    with pytest.raises(ConfigError) as err:
-        parse(text, "cfg.yml")
-    assert err.value.lines() == [f"cfg.yml: redis[0]: {message}"]
-
-
-def test_max_nodes_and_seeds_are_bounded() -> None:
-    seeds = ", ".join(f'"127.0.0.1:{7000 + i}"' for i in range(17))
-    text = f"redis:\n  - {{name: c, cluster: [{seeds}], max_nodes: 0}}\n"
-    with pytest.raises(ConfigError) as err:
-        parse(text, "cfg.yml")
-    assert err.value.lines() == [
-        "cfg.yml: redis[0].cluster: List should have at most 16 items after validation, not 17",
-        "cfg.yml: redis[0].max_nodes: Input should be greater than or equal to 1",
-    ]
 
 
 async def test_the_cluster_and_each_node_are_reported(
@@ -101,8 +51,8 @@ async def test_the_cluster_and_each_node_are_reported(
     exporter_factory: Factory,
 ) -> None:
     c = redis_cluster
-    pw = _password_file(tmp_path, c.password)
-    wrong = _password_file(tmp_path, "not-the-password", "wrong-pw")
+    pw = password_file(tmp_path, c.password)
+    wrong = password_file(tmp_path, "not-the-password", "wrong-pw")
     run: Running = await exporter_factory(
         "redis:"
         + _target_yaml("trades", c.addresses, pw)
@@ -111,9 +61,9 @@ async def test_the_cluster_and_each_node_are_reported(
         + _target_yaml("standalone", [redis_server.address], None)
     )
     names = ("trades", "capped", "wrong-password", "standalone")
-    m = await scrape_until(run, lambda m: all(_up(m, n) is not None for n in names))
+    m = await scrape_until(run, lambda m: all(up(m, n) is not None for n in names))
     t = {"target": "trades"}
-    assert _up(m, "trades") == 1
+    assert up(m, "trades") == 1
     assert value(m, "tradeops_redis_cluster_state_ok", **t) == 1
     assert value(m, "tradeops_redis_cluster_slots_assigned", **t) == SLOTS
     assert value(m, "tradeops_redis_cluster_slots_ok", **t) == SLOTS
@@ -133,7 +83,7 @@ async def test_the_cluster_and_each_node_are_reported(
     assert sorted(_per_node(m, "slots", "capped")) == sorted(ids)[:2]
     assert value(m, "tradeops_redis_cluster_nodes_unreported", target="capped") == 1
     for name, reason in (("wrong-password", "auth"), ("standalone", "config")):
-        assert _up(m, name) == 0
+        assert up(m, name) == 0
         assert value(m, "tradeops_probe_errors_total", kind="redis", target=name, reason=reason)
 
 
@@ -148,7 +98,7 @@ async def test_a_stopped_primary_shows_in_state_coverage_and_its_node(
     ok again once the primary is resumed."""
     caplog.set_level(logging.INFO, logger="exporter")
     c = redis_cluster
-    pw = _password_file(tmp_path, c.password)
+    pw = password_file(tmp_path, c.password)
     run: Running = await exporter_factory("redis:" + _target_yaml("trades", c.addresses, pw))
     t = {"target": "trades"}
     await scrape_until(run, lambda m: value(m, "tradeops_redis_cluster_state_ok", **t) == 1)
@@ -157,7 +107,7 @@ async def test_a_stopped_primary_shows_in_state_coverage_and_its_node(
     m = await scrape_until(
         run, lambda m: value(m, "tradeops_redis_cluster_state_ok", **t) == 0, timeout=15
     )
-    assert _up(m, "trades") == 1, "a hung seed is skipped, not the target's failure"
+    assert up(m, "trades") == 1, "a hung seed is skipped, not the target's failure"
     assert value(m, "tradeops_redis_cluster_slots_fail", **t) == stopped_slots
     assert value(m, "tradeops_redis_cluster_slot_coverage_ratio", **t) == pytest.approx(
         (SLOTS - stopped_slots) / SLOTS
@@ -190,32 +140,28 @@ async def test_hostile_seeds_before_a_real_node_are_skipped(
     redis_cluster: RedisCluster, tmp_path: Path
 ) -> None:
     """A flooding or silent seed costs its own budget or slice, then the next is asked."""
-    pw = _password_file(tmp_path, redis_cluster.password)
+    pw = password_file(tmp_path, redis_cluster.password)
     async with (
         hostile_peer("huge", reply=b"$2000000000\r\n") as huge,
         hostile_peer("silent") as silent,
     ):
         seeds = [huge.address, silent.address, redis_cluster.addresses[1]]
         target = redis_target(name="trades", cluster=seeds, password_file=str(pw), timeout=0.9)
-        state = RedisState(target)
-        try:
+        async with probe_state(target) as state:
             outcome = await run_probe(KIND, target, state, target.timeout_s)
             assert outcome.ok, outcome.error
             assert state.seed_budgets[0].exceeded and not state.budget.exceeded
-            got = {s.family.name: s.value for s in outcome.samples if isinstance(s, Sample)}
-            assert got["tradeops_redis_cluster_state_ok"] == 1
+            assert values(outcome)["tradeops_redis_cluster_state_ok"] == 1
             # the seed that answered is asked first from now on: the next run is quick
             again = await run_probe(KIND, target, state, target.timeout_s)
             assert again.ok and again.duration < 0.2
-        finally:
-            await state.aclose()
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
 async def test_a_hostile_peer_as_the_only_seed_is_a_stable_reason(
     behaviour: Behaviour, tmp_path: Path
 ) -> None:
-    reason = await lone_peer_reason(behaviour, "cluster", _password_file(tmp_path, "hostile-pw"))
+    reason = await lone_peer_reason(behaviour, "cluster", password_file(tmp_path, "hostile-pw"))
     record_fault("cluster", behaviour, reason or "ok")
     assert reason == faults.STANDARD_REASONS[behaviour]
 
@@ -224,7 +170,7 @@ async def test_a_thousand_failed_runs_hold_no_resources(tmp_path: Path) -> None:
     """fds, tasks, threads and RSS at a plateau over ~1000 fast runs whose seeds hang
     up or answer garbage, always the same reason."""
     async with hostile_peer("close") as close, hostile_peer("garbage") as garbage:
-        pw = _password_file(tmp_path, "hostile-pw")
+        pw = password_file(tmp_path, "hostile-pw")
         target = redis_target(cluster=[close.address, garbage.address], password_file=str(pw))
         flat = await faults.fresh_plateau(KIND, target, warmup=50)
     report(f"redis cluster against a closing and a garbling seed: {flat}")

@@ -7,53 +7,22 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from exporter.kinds.redis import KIND
-from exporter.kinds.redis.config import RedisTarget
 from stack import Redis
 
 from ... import faults
 from ...helpers import Running, report, scrape_until, value
-from ...hostile import Behaviour, HostilePeer, Usage, hostile_peer
-
-Factory = Callable[..., Any]
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-REPLIES: dict[Behaviour, bytes] = {"huge": b"$2000000000\r\n", "auth": WRONGPASS}
-"""What a Redis peer answers to ``huge`` (a 2 GB bulk string) and ``auth``."""
+from ...hostile import Behaviour, Usage
+from .support import Factory, redis_peer, redis_target
 
 
 def _config(address: str, extra: str = "", interval: str = "300ms", timeout: str = "250ms") -> str:
     fields = {"address": f'"{address}"', "interval": interval, "timeout": timeout}
     return faults.target_yaml("redis", fields, extra)
-
-
-def redis_target(**fields: Any) -> RedisTarget:
-    """A target named ``hostile``, interval 1 s, timeout 500 ms, unless ``fields`` say."""
-    return RedisTarget.model_validate({"name": "hostile", "interval": 1.0, "timeout": 0.5} | fields)
-
-
-@contextlib.asynccontextmanager
-async def redis_peer(behaviour: Behaviour) -> AsyncIterator[HostilePeer]:
-    """A hostile peer speaking as much Redis as ``behaviour`` needs."""
-    async with hostile_peer(behaviour, reply=REPLIES.get(behaviour, b"")) as peer:
-        yield peer
-
-
-async def lone_peer_reason(
-    behaviour: Behaviour, listed_in: str, password_file: Path, **extra: Any
-) -> str | None:
-    """The one reason three runs give when the target's only Sentinel or cluster seed
-    (``listed_in``: the field listing them) is a hostile peer."""
-    async with redis_peer(behaviour) as peer:
-        listed = {listed_in: [peer.address], "password_file": str(password_file)}
-        target = redis_target(timeout=0.3, **listed, **extra)
-        outcomes, _ = await faults.fresh_runs(KIND, target, 3)
-    return faults.same_reason(outcomes)
 
 
 @pytest.mark.parametrize("behaviour", list(faults.STANDARD_REASONS))

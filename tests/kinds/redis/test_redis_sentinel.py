@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, parse
 from exporter.kinds.redis import KIND
 from exporter.kinds.redis.config import RedisTarget
-from exporter.kinds.redis.probe import RedisState
-from exporter.probe import Sample
 from exporter.scheduler import run_probe
 from stack import free_port
 from stack.redis_ha import SentinelGroup
@@ -23,15 +18,15 @@ from stack.redis_ha import SentinelGroup
 from ... import faults
 from ...helpers import Running, Series, report, scrape_until, value
 from ...hostile import BEHAVIOURS, Behaviour, hostile_peer, record_fault
-from .test_redis_faults import lone_peer_reason, redis_target
-
-Factory = Callable[..., Any]
-
-
-def _password_file(tmp_path: Path, password: str | None) -> Path:
-    path = tmp_path / "redis-pw"
-    path.write_text(password or "")
-    return path
+from .support import (
+    Factory,
+    lone_peer_reason,
+    password_file,
+    probe_state,
+    redis_target,
+    up,
+    values,
+)
 
 
 def _target_yaml(
@@ -57,10 +52,6 @@ def _t(name: str) -> dict[str, str]:
     return {"target": name}
 
 
-def _up(m: Series, name: str) -> float | None:
-    return value(m, "tradeops_up", kind="redis", target=name)
-
-
 def _changes(m: Series, name: str) -> float | None:
     return value(m, "tradeops_redis_sentinel_master_changes_total", target=name)
 
@@ -73,58 +64,16 @@ def _records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.Log
     return [r for r in caplog.records if r.getMessage() == message]
 
 
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        (
-            'address: "127.0.0.1:6379"\n    sentinels: ["127.0.0.1:26379"]\n    master: m',
-            "give exactly one of address, sentinels or cluster",
-        ),
-        (
-            'sentinels: ["127.0.0.1:26379"]',
-            "sentinels needs master: the name the Sentinels monitor",
-        ),
-        ('address: "127.0.0.1:6379"\n    master: m', "master goes with sentinels"),
-        ('address: "127.0.0.1:6379"\n    max_nodes: 3', "max_nodes goes with cluster"),
-    ],
-)
-def test_config_errors_name_the_fields(fields: str, message: str) -> None:
-    text = f"redis:\n  - name: cache\n    {fields}\n"
-    with pytest.raises(ConfigError) as err:
-        parse(text, "cfg.yml")
-    assert err.value.lines() == [f"cfg.yml: redis[0]: {message}"]
-
-
-def test_without_sentinels_or_cluster_the_address_is_required() -> None:
-    """As before Sentinel and Cluster targets existed; the other fields are checked too."""
-    with pytest.raises(ConfigError) as err:
-        parse("redis:\n  - {name: cache, db: 16}\n", "cfg.yml")
-    assert err.value.lines() == [
-        "cfg.yml: redis[0].address: required field is missing",
-        "cfg.yml: redis[0].db: Input should be less than or equal to 15",
-    ]
-
-
-def test_sentinel_addresses_are_checked_without_echoing_them() -> None:
-    text = 'redis:\n  - {name: cache, master: m, sentinels: ["user:pw@host"]}\n'
-    with pytest.raises(ConfigError) as err:
-        parse(text, "cfg.yml")
-    assert err.value.lines() == [
-        "cfg.yml: redis[0].sentinels[0]: "
-        "expected host:port (the value is not echoed: it may hold credentials)"
-    ]
-
-
 async def test_the_master_and_the_sentinels_view_are_reported(
     sentinel_group: SentinelGroup, tmp_path: Path, exporter_factory: Factory
 ) -> None:
-    pw = _password_file(tmp_path, sentinel_group.password)
+    pw = password_file(tmp_path, sentinel_group.password)
     run: Running = await exporter_factory(
         "redis:" + _target_yaml("orders", sentinel_group.addresses, pw, extra="    canary: {}\n")
     )
-    m = await scrape_until(run, lambda m: _up(m, "orders") is not None)
+    m = await scrape_until(run, lambda m: up(m, "orders") is not None)
     t = _t("orders")
-    assert _up(m, "orders") == 1
+    assert up(m, "orders") == 1
     assert value(m, "tradeops_redis_sentinel_sentinels", **t) == 3
     assert value(m, "tradeops_redis_sentinel_sentinels_reachable", **t) == 3
     assert value(m, "tradeops_redis_sentinel_sentinels_master_up", **t) == 3
@@ -151,14 +100,14 @@ async def test_a_failover_is_followed_and_said(
     exporter probes it, counts the failover and logs the move once."""
     caplog.set_level(logging.INFO, logger="exporter")
     g = sentinel_group
-    pw = _password_file(tmp_path, g.password)
+    pw = password_file(tmp_path, g.password)
     run: Running = await exporter_factory(
         "redis:" + _target_yaml("orders", g.addresses, pw, extra="    canary: {}\n")
     )
-    await scrape_until(run, lambda m: _up(m, "orders") == 1)
+    await scrape_until(run, lambda m: up(m, "orders") == 1)
     g.primary.pause()
     stopped = time.monotonic()
-    hung = await scrape_until(run, lambda m: _up(m, "orders") == 0, timeout=10)
+    hung = await scrape_until(run, lambda m: up(m, "orders") == 0, timeout=10)
     assert value(hung, "tradeops_redis_role_primary", **_t("orders")) is None  # withdrawn
     assert value(hung, "tradeops_redis_sentinel_sentinels_reachable", **_t("orders")) == 3
 
@@ -167,7 +116,7 @@ async def test_a_failover_is_followed_and_said(
     def followed(m: Series) -> bool:
         if not promoted and g.sentinels[0].master_port() == g.replica.port:
             promoted.append(time.monotonic() - stopped)
-        return _up(m, "orders") == 1 and _changes(m, "orders") == 1
+        return up(m, "orders") == 1 and _changes(m, "orders") == 1
 
     m = await scrape_until(run, followed, timeout=20, step=0.02)
     follow_seconds = time.monotonic() - stopped
@@ -196,20 +145,20 @@ async def test_a_failover_is_followed_and_said(
             (value(m, "tradeops_probe_runs_total", kind="redis", target="orders") or 0) >= runs + 2
         ),
     )
-    assert (_up(later, "orders"), _changes(later, "orders")) == (1, 1)
+    assert (up(later, "orders"), _changes(later, "orders")) == (1, 1)
 
 
 async def test_a_hung_and_a_stopped_sentinel_are_tolerated(
     sentinel_group: SentinelGroup, tmp_path: Path, exporter_factory: Factory
 ) -> None:
     g = sentinel_group
-    pw = _password_file(tmp_path, g.password)
+    pw = password_file(tmp_path, g.password)
     run: Running = await exporter_factory("redis:" + _target_yaml("orders", g.addresses, pw))
-    await scrape_until(run, lambda m: _up(m, "orders") == 1)
+    await scrape_until(run, lambda m: up(m, "orders") == 1)
     g.sentinels[0].pause()  # accepts connections, never answers
     reachable = "tradeops_redis_sentinel_sentinels_reachable"
     m = await scrape_until(run, lambda m: value(m, reachable, **_t("orders")) == 2)
-    assert _up(m, "orders") == 1
+    assert up(m, "orders") == 1
     assert value(m, "tradeops_redis_sentinel_quorum_ok", **_t("orders")) == 1
     duration = value(m, "tradeops_probe_duration_seconds", kind="redis", target="orders")
     assert duration is not None and duration < 0.5, "a hung Sentinel costs a slice, not the run"
@@ -223,7 +172,7 @@ async def test_a_hung_and_a_stopped_sentinel_are_tolerated(
         ),
         timeout=10,
     )
-    assert _up(m, "orders") == 1
+    assert up(m, "orders") == 1
     assert value(m, "tradeops_redis_sentinel_sentinels_master_up", **_t("orders")) == 1
     assert sum(_errors(m, "orders", r) or 0 for r in ("timeout", "refused", "protocol")) == 0
 
@@ -234,7 +183,7 @@ async def test_failures_of_every_sentinel_are_one_stable_reason(
     """No Sentinel answering is the target's failure, with the reason of the cause;
     the counts stay served and the Sentinels' opinions are absent, not 0."""
     g = sentinel_group
-    pw = _password_file(tmp_path, g.password)
+    pw = password_file(tmp_path, g.password)
     wrong = tmp_path / "wrong-pw"
     wrong.write_text("not-the-password")
     nobody = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
@@ -259,7 +208,7 @@ async def test_failures_of_every_sentinel_are_one_stable_reason(
     m = await scrape_until(run, three_runs, timeout=15)
     for name, reason in expected.items():
         runs = value(m, "tradeops_probe_runs_total", kind="redis", target=name)
-        assert _up(m, name) == 0, name
+        assert up(m, name) == 0, name
         assert _errors(m, name, reason) == runs, (name, reason)
         configured = value(m, "tradeops_redis_sentinel_sentinels", **_t(name))
         assert configured == (2 if name == "nobody" else 3 if name != "not-a-sentinel" else 1)
@@ -273,7 +222,7 @@ async def test_hostile_sentinels_beside_real_ones_are_only_unreachable(
 ) -> None:
     """A flooding, garbling, silent or slow peer in the Sentinel list is one
     Sentinel fewer: each has its own budget and slice of the deadline."""
-    pw = _password_file(tmp_path, sentinel_group.password)
+    pw = password_file(tmp_path, sentinel_group.password)
     async with (
         hostile_peer("huge", reply=b"$2000000000\r\n") as huge,
         hostile_peer("garbage") as garbage,
@@ -283,19 +232,16 @@ async def test_hostile_sentinels_beside_real_ones_are_only_unreachable(
         addresses = [p.address for p in (huge, garbage, silent, slow)]
         sentinels = [*addresses, *sentinel_group.addresses]
         target = _hostile_sentinels(sentinels, pw, timeout=0.6)
-        state = RedisState(target)
-        try:
+        async with probe_state(target) as state:
             for _ in range(3):
                 outcome = await run_probe(KIND, target, state, target.timeout_s)
                 assert outcome.ok, outcome.error
                 assert outcome.duration < target.timeout_s
-                got = {s.family.name: s.value for s in outcome.samples if isinstance(s, Sample)}
+                got = values(outcome)
                 assert got["tradeops_redis_sentinel_sentinels"] == 7
                 assert got["tradeops_redis_sentinel_sentinels_reachable"] == 3
                 assert state.sentinel_budgets[0].exceeded, "the flooding peer was cut off"
                 assert not state.budget.exceeded, "the run's own budget was not charged"
-        finally:
-            await state.aclose()
 
 
 def _hostile_sentinels(sentinels: list[str], pw: Path, timeout: float) -> RedisTarget:
@@ -313,7 +259,7 @@ def _hostile_sentinels(sentinels: list[str], pw: Path, timeout: float) -> RedisT
 async def test_a_hostile_peer_as_the_only_sentinel_is_a_stable_reason(
     behaviour: Behaviour, tmp_path: Path
 ) -> None:
-    pw = _password_file(tmp_path, "hostile-pw")
+    pw = password_file(tmp_path, "hostile-pw")
     reason = await lone_peer_reason(behaviour, "sentinels", pw, master="mymaster")
     record_fault("sentinel", behaviour, reason or "ok")
     assert reason == faults.STANDARD_REASONS[behaviour]
@@ -324,7 +270,7 @@ async def test_many_runs_beside_failing_sentinels_hold_no_resources(
 ) -> None:
     """fds, tasks, threads and RSS at a plateau over many fast runs that each meet a
     Sentinel that hangs up and one that answers garbage beside a real one."""
-    pw = _password_file(tmp_path, sentinel_group.password)
+    pw = password_file(tmp_path, sentinel_group.password)
     async with hostile_peer("close") as close, hostile_peer("garbage") as garbage:
         sentinels = [close.address, garbage.address, sentinel_group.addresses[0]]
         target = _hostile_sentinels(sentinels, pw, timeout=0.5)
