@@ -1,14 +1,18 @@
 """Helpers for the TimescaleDB/PostgreSQL tests: databases, the read-only role
 (taken verbatim from docs/timescale.md), a mirror of the extension's views (for
-what the real one cannot show), and the stack's real TimescaleDB (PGlite)."""
+what the real one cannot show), the stack's real TimescaleDB (PGlite), a target's
+config and series, and the backend messages the protocol tests send."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import struct
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -16,7 +20,7 @@ from stack import Postgres, TimescaleLite
 from stack.postgres import _postgres_bin, as_postgres_user
 from stack.sim_hypertable import RECORD_RUN
 
-from .helpers import self_signed_cert
+from .helpers import Running, Series, self_signed_cert, value
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "timescale.md"
 MONITOR_ROLE = "tradeops_monitor"
@@ -247,3 +251,79 @@ async def run_job(lite: TimescaleLite, job_id: int) -> bool:
         return ok
     finally:
         await conn.close(timeout=5)
+
+
+Factory = Callable[..., Any]
+"""The ``exporter_factory`` fixture: starts the exporter on a config's text."""
+KIND = {"kind": "timescale", "target": "db"}
+"""The framework series' labels for the target of :func:`db_config`."""
+T = {"target": "db"}
+"""The kind's series' labels for the target of :func:`db_config`."""
+
+
+def db_config(
+    pg: Postgres,
+    database: str,
+    *,
+    user: str = "postgres",
+    password_env: str = "TS_TEST_PASSWORD",
+    tables: str = "",
+    interval: str = "1s",
+    timeout: str = "600ms",
+) -> str:
+    """A config with one target ``db`` on ``database``; ``tables`` are YAML list
+    items indented by six spaces."""
+    return f"""
+timescale:
+  - name: db
+    address: {pg.address}
+    database: {database}
+    user: {user}
+    password: ${{{password_env}}}
+    sslmode: disable
+    interval: {interval}
+    timeout: {timeout}
+    tables:
+{tables or "      []"}
+"""
+
+
+def holds(run: Running, pred: Callable[[Series], bool]) -> Callable[[], Awaitable[bool]]:
+    """For ``eventually``: whether ``pred`` holds of a fresh scrape."""
+
+    async def check() -> bool:
+        return pred(await run.scrape())
+
+    return check
+
+
+def errors(m: Series, reason: str) -> float:
+    """The target ``db``'s failed runs for ``reason`` (0 before the first)."""
+    return value(m, "tradeops_probe_errors_total", **KIND, reason=reason) or 0.0
+
+
+def up(m: Series) -> float | None:
+    """The target ``db``'s ``up``."""
+    return value(m, "tradeops_up", **KIND)
+
+
+def stat_database(pg: Postgres, database: str, column: str) -> float:
+    """One counter of ``pg_stat_database``, read by psql in a session of its own."""
+    return float(
+        pg.psql(f"SELECT {column} FROM pg_stat_database WHERE datname = '{database}'").strip()
+    )
+
+
+def backend_message(mtype: bytes, body: bytes) -> bytes:
+    """One backend message: type, length (counting itself), body."""
+    return mtype + struct.pack("!I", len(body) + 4) + body
+
+
+AUTH_OK = backend_message(b"R", struct.pack("!I", 0))
+HANDSHAKE = (
+    AUTH_OK
+    + backend_message(b"S", b"server_version\x0015.0\x00")
+    + backend_message(b"K", struct.pack("!II", 1, 2))
+    + backend_message(b"Z", b"I")
+)
+"""What a server answers a StartupMessage with when it lets the client in."""

@@ -1,4 +1,4 @@
-"""Run every statement of :mod:`.timescale_sql` against a database and report.
+"""Run every statement of :mod:`.sql` against a database and report.
 
 For checking the statements against a real TimescaleDB (for example the
 ``timescale/timescaledb`` image under docker-compose, or the stack's PGlite build)

@@ -1,15 +1,11 @@
-"""TimescaleDB target configuration (one bad file per error) and the pure helpers."""
+"""TimescaleDB/PostgreSQL target configuration: one bad file per error, the defaults."""
 
 from __future__ import annotations
-
-import datetime as dt
-from decimal import Decimal
 
 import pytest
 
 from exporter.config import ConfigError, parse
-from exporter.kinds.timescale.probe import TimescaleTarget, to_unix
-from exporter.kinds.timescale.sql import newest_row, newest_rows, quote_ident
+from exporter.kinds.timescale.config import TimescaleTarget
 
 BASE = '{name: db, address: "db.internal:5432", database: ticks, user: monitor'
 
@@ -104,48 +100,3 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (target.tables[1].freshness_sla, target.tables[1].calendar) == (300.0, None)
     assert target.calendar == "always"
     assert (target.statement_cache, target.keep_connection) == (True, True)
-
-
-@pytest.mark.parametrize(
-    ("name", "quoted"),
-    [
-        ("ticks", '"ticks"'),
-        ("Tick Table", '"Tick Table"'),
-        ('we"ird', '"we""ird"'),
-        ('x"; DROP TABLE t; --', '"x""; DROP TABLE t; --"'),
-    ],
-)
-def test_quote_ident(name: str, quoted: str) -> None:
-    assert quote_ident(name) == quoted
-
-
-def test_quote_ident_rejects_nul() -> None:
-    with pytest.raises(ValueError, match="NUL"):
-        quote_ident("a\x00b")
-
-
-def test_newest_row_is_index_friendly() -> None:
-    assert newest_row("market", "ticks", "time") == (
-        'SELECT "time" FROM "market"."ticks" WHERE "time" IS NOT NULL ORDER BY "time" DESC LIMIT 1'
-    )
-    batch = newest_rows([("a", "b", "c"), ("d", "e", "f")])
-    assert batch.count("LIMIT 1") == 2 and "AS t0" in batch and "AS t1" in batch
-
-
-@pytest.mark.parametrize(
-    ("raw", "unit", "expected"),
-    [
-        (dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "s", 1767323045.0),
-        (dt.datetime(2026, 1, 2, 3, 4, 5), "s", 1767323045.0),  # naive: read as UTC
-        (dt.date(2026, 1, 2), "s", 1767312000.0),
-        (1767323045, "s", 1767323045.0),
-        (1767323045500, "ms", 1767323045.5),
-        (Decimal("1767323045500000"), "us", 1767323045.5),
-        (1767323045500000000, "ns", 1767323045.5),
-        ("yesterday", "s", None),
-        (True, "s", None),
-    ],
-)
-def test_to_unix(raw: object, unit: str, expected: float | None) -> None:
-    got = to_unix(raw, unit)
-    assert got == (pytest.approx(expected) if expected is not None else None)

@@ -17,9 +17,12 @@ from typing import Any
 import pytest
 
 from exporter.budget import format_size
-from exporter.kinds.timescale.probe import KIND, TimescaleState, TimescaleTarget, _FramingCheck
+from exporter.kinds.timescale import KIND
+from exporter.kinds.timescale.config import TimescaleTarget
+from exporter.kinds.timescale.probe import TimescaleState
 
 from ... import faults
+from ...fixtures_timescale import AUTH_OK, HANDSHAKE, backend_message
 from ...helpers import Running, report, self_signed_cert
 from ...hostile import Behaviour, HostilePeer, Usage, hostile_peer
 
@@ -27,26 +30,13 @@ Factory = Callable[..., Any]
 SECRET = "hostile-s3cret-pw"
 
 
-def _message(mtype: bytes, body: bytes) -> bytes:
-    """One backend message: type, length (counting itself), body."""
-    return mtype + struct.pack("!I", len(body) + 4) + body
-
-
-AUTH_OK = _message(b"R", struct.pack("!I", 0))
-AUTH_FAILED = _message(
+AUTH_FAILED = backend_message(
     b"E", b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "u"\0\0'
 )
 HUGE_NOTICE = AUTH_OK + b"N" + struct.pack("!I", 0x7FFFFFF0)
 """Authentication passes, then a NoticeResponse announces 2 GiB (filler follows)."""
 HUGE_FIRST = b"R" + struct.pack("!I", 0x7FFFFFF0)
 """The very first reply announces 2 GiB."""
-HANDSHAKE = (
-    AUTH_OK
-    + _message(b"S", b"server_version\x0015.0\x00")
-    + _message(b"K", struct.pack("!II", 1, 2))
-    + _message(b"Z", b"I")
-)
-"""What a server answers a StartupMessage with when it lets the client in."""
 
 
 def _no_tls(_: bytes) -> bytes:
@@ -287,7 +277,7 @@ def _handshake(_: bytes) -> bytes:
     [
         ([], AUTH_OK + b"\x00" * 64, "has type b'\\x00'"),
         ([_handshake], b"\x00garbage", "has type b'\\x00'"),
-        ([_handshake], _message(b"S", b"x" * 40000), "'S' message announces 40004 bytes"),
+        ([_handshake], backend_message(b"S", b"x" * 40000), "'S' message announces 40004 bytes"),
     ],
     ids=["after-authentication", "answering-a-query", "oversized-short-message"],
 )
@@ -303,38 +293,3 @@ async def test_nonsense_after_a_good_start_is_protocol(
     assert faults.same_reason(outcomes) == "protocol"
     assert all(expected in str(o.error) for o in outcomes), [str(o.error) for o in outcomes]
     assert max(o.duration for o in outcomes) < 0.3
-
-
-class _Recorder(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-        self.lost: list[Exception | None] = []
-
-    def data_received(self, data: bytes) -> None:
-        self.data += data
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost.append(exc)
-
-
-class _Transport(asyncio.Transport):
-    aborted = False
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-@pytest.mark.parametrize("step", [1, 2, 3, 7, len(HANDSHAKE)])
-def test_the_framing_check_follows_messages_across_chunks(step: int) -> None:
-    """However the bytes are cut, what comes before a bad header passes untouched and
-    the chunk that holds the bad type is stopped: the connection is aborted once."""
-    inner, transport = _Recorder(), _Transport()
-    check = _FramingCheck(inner)
-    check.connection_made(transport)
-    stream = HANDSHAKE + _message(b"D", b"\x00" * 70000) + b"?bad"
-    for i in range(0, len(stream), step):
-        check.data_received(stream[i : i + step])
-    bad = len(stream) - 4
-    assert inner.data == stream[: bad // step * step]  # up to the chunk holding "?"
-    assert transport.aborted
-    assert len(inner.lost) == 1 and "type b'?'" in str(inner.lost[0])

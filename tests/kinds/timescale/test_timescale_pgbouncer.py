@@ -18,9 +18,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from exporter.kinds.timescale import KIND as TIMESCALE
 from exporter.kinds.timescale import metrics as M
-from exporter.kinds.timescale.probe import KIND as TIMESCALE
-from exporter.kinds.timescale.probe import TimescaleState, TimescaleTarget
+from exporter.kinds.timescale.config import TimescaleTarget
+from exporter.kinds.timescale.probe import TimescaleState
 from exporter.probe import Sample
 from exporter.scheduler import RunOutcome, run_probe
 from stack import PgBouncer, Postgres, TimescaleLite

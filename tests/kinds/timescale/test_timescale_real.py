@@ -20,8 +20,9 @@ import asyncpg.connection
 import pytest
 import yaml
 
-from exporter.kinds.timescale.probe import KIND as TIMESCALE
-from exporter.kinds.timescale.probe import TimescaleState, TimescaleTarget
+from exporter.kinds.timescale import KIND as TIMESCALE
+from exporter.kinds.timescale.config import TimescaleTarget
+from exporter.kinds.timescale.probe import TimescaleState
 from exporter.probe import Sample
 from exporter.scheduler import RunOutcome, run_probe
 from stack import TimescaleLite
