@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -351,9 +352,24 @@ def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, i
             )
         host, port = value, str(default_port)
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not _valid_host(host) or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("expected host:port (the value is not echoed: it may hold credentials)")
     return host, int(port)
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$")
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name, an IPv4 address or an IPv6 address: nothing else (``user:pass@host``
+    would put credentials into a ``/probe`` target label)."""
+    if _HOSTNAME.match(host):
+        return True
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_host_port(value: str) -> str:

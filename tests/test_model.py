@@ -93,6 +93,8 @@ def test_names() -> None:
         ("127.0.0.1:6379", ("127.0.0.1", 6379)),
         ("[::1]:9092", ("::1", 9092)),
         ("cache.internal:1", ("cache.internal", 1)),
+        ("tsdb_1:5432", ("tsdb_1", 5432)),
+        ("::1:6379", ("::1", 6379)),
     ],
 )
 def test_host_port(text: str, expected: tuple[str, int]) -> None:
@@ -100,7 +102,18 @@ def test_host_port(text: str, expected: tuple[str, int]) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["cache", ":6379", "cache:0", "cache:65536", "cache:x", "user:secret@cache"]
+    "text",
+    [
+        "cache",
+        ":6379",
+        "cache:0",
+        "cache:65536",
+        "cache:x",
+        "user:secret@cache",
+        "user:secret@cache:6379",
+        "cache/0:6379",
+        "ca che:6379",
+    ],
 )
 def test_bad_host_port_never_echoes_the_value(text: str) -> None:
     with pytest.raises(ValueError) as err:
