@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import Report, add_json_argument
-from exporter.kinds.fix_store.probe import FixStoreState, FixStoreTarget, collect
+from exporter.kinds.fix_store.config import FixStoreTarget
+from exporter.kinds.fix_store.probe import FixStoreState, collect
 
 SOH = "\x01"
 REPEATS = 7

@@ -10,7 +10,7 @@ Two profiles, chosen with ``TRADEOPS_HYPOTHESIS_PROFILE``:
 
       TRADEOPS_HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q \\
           tests/test_config_properties.py tests/test_snapshot_properties.py \\
-          tests/kinds/fix_store/test_fix_files_properties.py \\
+          tests/kinds/fix_store/test_files_properties.py \\
           tests/kinds/eventbus/test_eventbus_mapping_properties.py
 
 A failure prints the shrunk example; keep it as an ``@example`` beside the fix.

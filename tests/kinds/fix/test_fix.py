@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import simplefix
 
-from exporter.config import ConfigError, parse
-from exporter.kinds.fix.probe import KIND, FixState, FixTarget
+from exporter.kinds.fix import KIND, FixTarget
+from exporter.kinds.fix.probe import FixState
 from exporter.scheduler import run_probe
 from stack.fix import FixAcceptor
 
@@ -276,41 +276,6 @@ async def test_out_of_schedule_does_not_connect(exporter_factory: Factory) -> No
     assert value(m, "tradeops_fix_probe_in_schedule", **S) == 0
     assert value(m, "tradeops_up", kind="fix", target="venue") == 1
     assert _errors(m, "refused") == 0
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (
-            "sender_comp_id: VENUE",
-            "cfg.yml: fix[0]: sender_comp_id and target_comp_id must differ",
-        ),
-        (
-            'sender_comp_id: "MON ITOR"',
-            "cfg.yml: fix[0].sender_comp_id: String should match pattern '^[!-<>-~]{1,64}$'",
-        ),
-        (
-            "sender_comp_id: MONITOR\n    schedule: {timezone: Mars/Olympus}",
-            "cfg.yml: fix[0].schedule.timezone: unknown time zone 'Mars/Olympus'",
-        ),
-        (
-            "sender_comp_id: MONITOR\n    password: hunter2",
-            "cfg.yml: fix[0].password: inline secrets are not accepted: use a ${ENV_VAR} "
-            "reference or the *_file field",
-        ),
-    ],
-)
-def test_config_errors(body: str, message: str) -> None:
-    text = f"""
-fix:
-  - name: venue
-    address: 127.0.0.1:9876
-    target_comp_id: VENUE
-    {body}
-"""
-    with pytest.raises(ConfigError) as err:
-        parse(text, "cfg.yml")
-    assert err.value.lines() == [message]
 
 
 async def test_seqnum_too_high_is_answered_with_a_gap_fill(fix_acceptor: FixAcceptor) -> None:

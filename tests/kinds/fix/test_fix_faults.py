@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import simplefix
 
+from exporter.kinds.fix import KIND, FixTarget
 from exporter.kinds.fix import metrics as M
-from exporter.kinds.fix.probe import KIND, FixTarget
 from exporter.scheduler import RunOutcome
 
 from ... import faults

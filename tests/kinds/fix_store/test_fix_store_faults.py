@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from exporter.kinds.fix_store.probe import KIND, FixStoreState, FixStoreTarget
+from exporter.kinds.fix_store import KIND, FixStoreTarget
+from exporter.kinds.fix_store.probe import FixStoreState
 from exporter.scheduler import RunOutcome
 
 from ... import faults

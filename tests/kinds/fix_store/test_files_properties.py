@@ -21,6 +21,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exporter.kinds.fix_store import files as fix_files
+from exporter.kinds.fix_store.config import FixStoreTarget
 from exporter.kinds.fix_store.files import (
     Clock,
     Tail,
@@ -28,7 +29,7 @@ from exporter.kinds.fix_store.files import (
     read_creation_time,
     read_seqnums,
 )
-from exporter.kinds.fix_store.probe import FixStoreState, FixStoreTarget, collect
+from exporter.kinds.fix_store.probe import FixStoreState, collect
 from exporter.probe import ProbeError, ProbeResult
 
 from ...properties import examples
@@ -198,6 +199,7 @@ def test_generated_message_logs_are_counted_as_written(
         state = FixStoreState(target)
         collect(target, state, NOW)
     t = state.tracker
+    assert t.unparsed == {"messages": 0, "event": 0}  # every line written is a log line
     for out in (True, False):
         mine = [(m, ts) for m, o, ts in messages if o == out]
         direction = "outbound" if out else "inbound"
