@@ -237,6 +237,14 @@ LOG_ROTATIONS = family(
     S,
     "log",
 )
+LOG_UNPARSED = family(
+    "fix_session_log_unparsed_lines_total",
+    "counter",
+    "Lines of the session's log skipped as no log lines (no valid time; in the messages log,"
+    " no MsgType (35)), by log (messages, event).",
+    S,
+    "log",
+)
 
 FAMILIES = (
     SESSION_INFO,
@@ -267,4 +275,5 @@ FAMILIES = (
     LOG_BYTES_READ,
     LOG_BACKLOG,
     LOG_ROTATIONS,
+    LOG_UNPARSED,
 )

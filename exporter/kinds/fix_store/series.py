@@ -48,6 +48,7 @@ def series(target: FixStoreTarget, state: FixStoreState, now: float) -> ProbeRes
         r.add(M.LOG_BYTES_READ, tail.bytes_read, s, name)
         r.add(M.LOG_BACKLOG, tail.backlog if tail.file is not None else None, s, name)
         r.add(M.LOG_ROTATIONS, tail.reopens, s, name)
+        r.add(M.LOG_UNPARSED, state.tracker.unparsed[name], s, name)
     return r
 
 

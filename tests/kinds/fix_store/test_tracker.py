@@ -109,5 +109,7 @@ def test_a_log_of_garbage_gives_the_usual_series(tmp_path: Path) -> None:
     state = FixStoreState(target)
     v = values(collect(target, state, time.time()))
     assert state.tracker.unparsed["messages"] == 2
+    assert v[("log_unparsed_lines_total", ("messages",))] == 2
+    assert v[("log_unparsed_lines_total", ("event",))] == 0
     assert sum(n for (name, _), n in v.items() if name == "messages_total") == 0
     assert ("last_inbound_timestamp_seconds", ()) not in v
