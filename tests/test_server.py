@@ -1,31 +1,39 @@
-"""HTTP endpoints of an in-process exporter, against a real redis-server."""
+"""HTTP endpoints of an in-process exporter, against a real redis-server.
+
+The application's routes go through pytest-aiohttp's ``aiohttp_client``
+(``tests.http_fixtures``); the HTTP thread and the probe loop it hands work to are
+tested on a real thread (a ``TestClient`` serves on the test's own loop)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
+import itertools
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from unittest.mock import ANY
 
 import aiohttp
+import bcrypt
 import pytest
 
 from exporter import config as cfg
 from exporter.app import Exporter, ProbeRequestError
 from exporter.server import HTTPLimits, HTTPThread, ProbeLoop, build_app
+from exporter.webconfig import WebConfig
 from stack import Redis
 from stack.sim_eventbus import EventBusSim
 
-from .helpers import Running, eventually, parse, ran, value, with_label
+from .helpers import eventually, parse, value, with_label
 from .hostile import hostile_peer
+from .http_fixtures import ClientFactory, exporter_client
 
-Factory = Callable[..., Any]
+__all__ = ["exporter_client"]  # the fixture, used by name
 
 MODULES = r"""
 modules:
@@ -47,19 +55,19 @@ def _target(
 """
 
 
-async def test_metrics_gzip_matches_plain(redis_server: Redis, exporter_factory: Factory) -> None:
+async def test_metrics_gzip_matches_plain(
+    redis_server: Redis, exporter_client: ClientFactory
+) -> None:
     # one run only: a second run between the two scrapes would change the body
-    run: Running = await exporter_factory("redis:" + _target(redis_server, interval="60s"))
-    await eventually(lambda: ran(run))
-    async with run.session.get(
-        run.server.make_url("/metrics"), headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    run = await exporter_client("redis:" + _target(redis_server, interval="60s"))
+    await eventually(run.ran)
+    async with run.http.get(
+        "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
     ) as resp:
         assert resp.headers["Content-Encoding"] == "gzip"
         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         zipped = await resp.read()
-    async with run.session.get(
-        run.server.make_url("/metrics"), headers={"Accept-Encoding": "identity"}
-    ) as resp:
+    async with run.http.get("/metrics", headers={"Accept-Encoding": "identity"}) as resp:
         assert "Content-Encoding" not in resp.headers
         plain = await resp.read()
     assert gzip.decompress(zipped) == plain
@@ -67,9 +75,9 @@ async def test_metrics_gzip_matches_plain(redis_server: Redis, exporter_factory:
 
 
 async def test_probe_endpoint_checks_module_and_allow_list(
-    redis_server: Redis, exporter_factory: Factory
+    redis_server: Redis, exporter_client: ClientFactory
 ) -> None:
-    run: Running = await exporter_factory(MODULES)
+    run = await exporter_client(MODULES)
     status, text, _ = await run.get("/probe?module=nope&target=127.0.0.1:1")
     assert (status, text) == (400, "unknown module 'nope'\n")
     status, text, _ = await run.get("/probe?module=redis_local&target=10.0.0.1:6379")
@@ -106,9 +114,9 @@ async def test_probe_endpoint_checks_module_and_allow_list(
 
 
 async def test_probe_deadline_follows_the_scrape_timeout_header(
-    redis_server: Redis, exporter_factory: Factory
+    redis_server: Redis, exporter_client: ClientFactory
 ) -> None:
-    run: Running = await exporter_factory(MODULES)
+    run = await exporter_client(MODULES)
     redis_server.pause()
     try:
         start = time.perf_counter()
@@ -128,9 +136,9 @@ async def test_probe_deadline_follows_the_scrape_timeout_header(
 
 @pytest.mark.parametrize("header", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 async def test_probe_refuses_a_scrape_timeout_header_that_is_not_finite(
-    exporter_factory: Factory, header: str
+    exporter_client: ClientFactory, header: str
 ) -> None:
-    run: Running = await exporter_factory(MODULES)
+    run = await exporter_client(MODULES)
     status, text, _ = await run.get(
         "/probe?module=redis_local&target=127.0.0.1:1",
         headers={"X-Prometheus-Scrape-Timeout-Seconds": header},
@@ -144,10 +152,10 @@ async def test_probe_refuses_a_scrape_timeout_header_that_is_not_finite(
 
 
 async def test_probe_with_a_deadline_shorter_than_the_interval_floor(
-    exporter_factory: Factory,
+    exporter_client: ClientFactory,
 ) -> None:
     """0.52 s minus the 0.5 s margin: a 20 ms run, although no target may run every 40 ms."""
-    run: Running = await exporter_factory(MODULES)
+    run = await exporter_client(MODULES)
     status, text, _ = await run.get(
         "/probe?module=redis_local&target=127.0.0.1:1",
         headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.52"},
@@ -157,11 +165,11 @@ async def test_probe_with_a_deadline_shorter_than_the_interval_floor(
 
 
 async def test_ready_waits_for_the_first_run(
-    redis_server: Redis, exporter_factory: Factory
+    redis_server: Redis, exporter_client: ClientFactory
 ) -> None:
     redis_server.pause()
     try:
-        run: Running = await exporter_factory("redis:" + _target(redis_server, timeout="700ms"))
+        run = await exporter_client("redis:" + _target(redis_server, timeout="700ms"))
         status, _, _ = await run.get("/-/ready")
         assert status == 503
         assert (await run.get("/-/healthy"))[0] == 200
@@ -175,20 +183,20 @@ async def test_ready_waits_for_the_first_run(
 
 
 async def test_reload_applies_good_config_and_keeps_running_on_bad(
-    redis_server: Redis, exporter_factory: Factory, tmp_path: Path
+    redis_server: Redis, exporter_client: ClientFactory, tmp_path: Path
 ) -> None:
-    run: Running = await exporter_factory("redis:" + _target(redis_server, "a"))
-    await eventually(lambda: ran(run, "a"))
+    run = await exporter_client("redis:" + _target(redis_server, "a"))
+    await eventually(lambda: run.ran("a"))
     runner_a = run.exporter.scheduler.runners[("redis", "a")]
     config = Path(run.exporter.config_path)
     config.write_text("redis:" + _target(redis_server, "a") + _target(redis_server, "b"))
     status, text, _ = await run.get("/-/reload", method="POST")
     assert (status, text) == (200, "config reloaded\n")
     assert run.exporter.scheduler.runners[("redis", "a")] is runner_a  # unchanged: kept
-    await eventually(lambda: ran(run, "b"))
+    await eventually(lambda: run.ran("b"))
 
     config.write_text("redis:\n  - {name: b, address: nowhere}\n")
-    async with run.session.post(run.server.make_url("/-/reload")) as resp:
+    async with run.http.post("/-/reload") as resp:
         assert resp.status == 500
         assert f"{config}: redis[0].address: expected host:port" in await resp.text()
     m = await run.scrape()
@@ -213,9 +221,9 @@ NO_TARGETS = {  # a file without targets, and the same saying so
 
 @pytest.mark.parametrize(("text", "explicit"), NO_TARGETS.values(), ids=NO_TARGETS.keys())
 async def test_reload_that_would_remove_every_target_is_refused(
-    exporter_factory: Factory, text: str, explicit: str
+    exporter_client: ClientFactory, text: str, explicit: str
 ) -> None:
-    run: Running = await exporter_factory(
+    run = await exporter_client(
         "redis:\n  - {name: a, address: '127.0.0.1:1'}\n  - {name: b, address: '127.0.0.1:2'}\n"
     )
     config = Path(run.exporter.config_path)
@@ -241,29 +249,29 @@ async def test_reload_that_would_remove_every_target_is_refused(
     assert (await run.get("/-/reload", method="POST"))[0] == 200
 
 
-async def test_index_lists_targets(redis_server: Redis, exporter_factory: Factory) -> None:
-    run: Running = await exporter_factory("redis:" + _target(redis_server) + MODULES)
-    await eventually(lambda: ran(run))
+async def test_index_lists_targets(redis_server: Redis, exporter_client: ClientFactory) -> None:
+    run = await exporter_client("redis:" + _target(redis_server) + MODULES)
+    await eventually(run.ran)
     status, text, headers = await run.get("/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "<td>redis</td><td>cache</td><td>up</td>" in text
     assert "redis_local (redis)" in text
 
 
-async def test_unknown_path_is_404(exporter_factory: Factory) -> None:
-    run: Running = await exporter_factory("")
+async def test_unknown_path_is_404(exporter_client: ClientFactory) -> None:
+    run = await exporter_client("")
     assert (await run.get("/nope"))[0] == 404
-    async with aiohttp.ClientSession() as s, s.get(run.server.make_url("/metrics")) as resp:
+    async with aiohttp.ClientSession() as s, s.get(run.http.make_url("/metrics")) as resp:
         m = parse(await resp.text())
     assert value(m, "tradeops_exporter_config_last_reload_successful") == 1
 
 
-async def test_probe_accepts_a_url_target(exporter_factory: Factory) -> None:
+async def test_probe_accepts_a_url_target(exporter_client: ClientFactory) -> None:
     """A URL is a valid /probe target although it is no valid config name."""
     sim = EventBusSim("127.0.0.1")
     await sim.start()
     try:
-        run: Running = await exporter_factory(r"""
+        run = await exporter_client(r"""
 modules:
   bus:
     kind: eventbus
@@ -276,6 +284,37 @@ modules:
         assert value(m, "tradeops_eventbus_queue_capacity", target=sim.url) is not None
     finally:
         await sim.stop()
+
+
+def _basic(credentials: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+async def test_basic_auth_guards_every_route(exporter_client: ClientFactory) -> None:
+    """Without valid credentials every route answers 401 with the challenge, and the
+    request does nothing (a refused reload reloads nothing); with them, each is served."""
+    hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
+    run = await exporter_client(MODULES, WebConfig(basic_auth_users={"prometheus": hashed}))
+    routes = [("GET", "/"), ("GET", "/metrics"), ("GET", "/-/healthy"), ("GET", "/-/ready")]
+    routes += [("GET", "/probe?module=redis_local&target=10.0.0.1:6379"), ("POST", "/-/reload")]
+    refused = {
+        "none": {},
+        "wrong password": _basic("prometheus:wrong"),
+        "unknown user": _basic("nobody:scrape-pass"),
+        "not basic": {"Authorization": "Bearer scrape-pass"},
+        "not base64": {"Authorization": "Basic %%%"},
+    }
+    reloaded = run.exporter.reload_time
+    for (method, path), (why, auth) in itertools.product(routes, refused.items()):
+        status, text, headers = await run.get(path, method, headers=auth)
+        assert (status, text) == (401, "Unauthorized\n"), (path, why)
+        assert headers["WWW-Authenticate"] == 'Basic realm="tradeops"'
+    assert run.exporter.reload_time == reloaded
+    assert run.exporter.probe_requests == {}
+    auth = _basic("prometheus:scrape-pass")
+    served = {path: (await run.get(path, method, headers=auth))[0] for method, path in routes}
+    assert served == {path: 403 if path.startswith("/probe") else 200 for _, path in routes}
+    assert run.exporter.reload_time != reloaded
 
 
 @contextmanager

@@ -2,11 +2,12 @@
 connections, a client that stops reading, /probe requests queueing for a slot.
 
 Where file descriptors matter the exporter runs as a real process (its fds are
-counted in /proc); the header deadline between keep-alive requests and the /probe
-deadlines are checked in-process. Each scenario also reads the guard's own series
-(``tradeops_exporter_http_connections*``) from /metrics: the close counted under its
-``why``, and the open-connection gauge back at its baseline (the scrape's own
-connection) afterwards.
+counted in /proc); the header deadline between keep-alive requests is checked
+in-process behind the real listener, the /probe deadlines through pytest-aiohttp's
+``aiohttp_client`` (``tests.http_fixtures``). Each guard scenario also reads the
+guard's own series (``tradeops_exporter_http_connections*``) from /metrics: the close
+counted under its ``why``, and the open-connection gauge back at its baseline (the
+scrape's own connection) afterwards.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from exporter import config as cfg
 from exporter.app import Exporter as App
@@ -35,8 +37,9 @@ from stack import Exporter, Redis, wait_for_port
 
 from .helpers import Series, eventually, parse, report, self_signed_cert, value, with_label
 from .hostile import hostile_peer
+from .http_fixtures import ClientFactory, exporter_client
 
-Factory = Callable[..., Any]
+__all__ = ["exporter_client"]  # the fixture, used by name
 Process = Callable[..., Exporter]
 REQUEST = b"GET /metrics HTTP/1.1\r\nHost: exporter\r\n\r\n"
 OPEN = "tradeops_exporter_http_connections"
@@ -439,11 +442,11 @@ modules:
 
 
 async def _timed_probe(
-    session: aiohttp.ClientSession, url: str, target: str, header: str
+    client: TestClient[web.Request, web.Application], target: str, header: str
 ) -> tuple[float, int, str]:
     start = time.perf_counter()
-    async with session.get(
-        url + f"/probe?module=redis_local&target={target}",
+    async with client.get(
+        f"/probe?module=redis_local&target={target}",
         headers={"X-Prometheus-Scrape-Timeout-Seconds": header},
     ) as resp:
         text = await resp.text()
@@ -451,19 +454,16 @@ async def _timed_probe(
 
 
 async def test_probe_waiting_for_a_slot_answers_within_its_scrape_timeout(
-    exporter_factory: Factory, caplog: pytest.LogCaptureFixture
+    exporter_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every probe slot is taken by a probe of a peer that never answers; a request with
     a shorter scrape timeout waits for a slot, and answers in time with the probe timed out."""
     caplog.set_level(logging.INFO, logger="exporter")
-    run = await exporter_factory(MODULES)
-    url = run.url.rstrip("/")
-    async with hostile_peer("silent") as peer, aiohttp.ClientSession() as session:
-        busy = [
-            asyncio.create_task(_timed_probe(session, url, peer.address, "2.5")) for _ in range(16)
-        ]
+    run = await exporter_client(MODULES)
+    async with hostile_peer("silent") as peer:
+        busy = [asyncio.create_task(_timed_probe(run.http, peer.address, "2.5")) for _ in range(16)]
         await eventually(lambda: _true(peer.connections >= 16))
-        elapsed, status, text = await _timed_probe(session, url, peer.address, "1.2")
+        elapsed, status, text = await _timed_probe(run.http, peer.address, "1.2")
         done = await asyncio.gather(*busy)
     assert status == 200
     assert value(parse(text), "tradeops_probe_success", kind="redis", target=peer.address) == 0
@@ -480,13 +480,12 @@ async def test_probe_waiting_for_a_slot_answers_within_its_scrape_timeout(
 
 
 async def test_probe_with_a_scrape_timeout_under_twice_the_margin(
-    exporter_factory: Factory,
+    exporter_client: ClientFactory,
 ) -> None:
     """A 0.4 s scrape timeout leaves no room for the 0.5 s margin: half of it is the run's."""
-    run = await exporter_factory(MODULES)
-    url = run.url.rstrip("/")
-    async with hostile_peer("silent") as peer, aiohttp.ClientSession() as session:
-        elapsed, status, text = await _timed_probe(session, url, peer.address, "0.4")
+    run = await exporter_client(MODULES)
+    async with hostile_peer("silent") as peer:
+        elapsed, status, text = await _timed_probe(run.http, peer.address, "0.4")
     assert status == 200
     assert value(parse(text), "tradeops_probe_success", kind="redis", target=peer.address) == 0
     assert elapsed < 0.4  # before: the module's 5 s
