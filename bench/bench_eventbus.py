@@ -22,7 +22,9 @@ import aiohttp
 
 from bench.figures import Report, add_json_argument, quantile
 from exporter import config as cfg
-from exporter.kinds.eventbus.probe import KIND, EventBusState, EventBusTarget
+from exporter.kinds.eventbus import KIND
+from exporter.kinds.eventbus.config import EventBusTarget
+from exporter.kinds.eventbus.probe import EventBusState
 from exporter.scheduler import run_probe
 from stack import Redis, Tansu
 from stack.sim_eventbus import EventBusSim
@@ -87,7 +89,10 @@ async def main(runs: int, json_path: str | None) -> None:
         report.add_latencies("probe run, health endpoint", health, bare_gets)
         print(f"{'':<44} ratio probe/bare {probe / bare:5.2f}")
         for name, canary in (
-            ("kafka", f"{{kafka: {{bootstrap: '{broker.bootstrap}', topic: bench-canary}}}}"),
+            (
+                "kafka",
+                f"{{kafka: {{bootstrap_servers: '{broker.bootstrap}', topic: bench-canary}}}}",
+            ),
             ("redis", f"{{redis: {{address: '{redis.address}'}}}}"),
         ):
             durations, state = await _probe_runs(_target(sim.url, canary), runs)

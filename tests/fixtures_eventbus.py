@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from exporter import config as cfg
-from exporter.kinds.eventbus.probe import KIND, EventBusState, EventBusTarget
+from exporter.kinds.eventbus import KIND
+from exporter.kinds.eventbus.config import EventBusTarget
+from exporter.kinds.eventbus.probe import EventBusState
 from exporter.probe import Reason
 from exporter.render import render
 from exporter.scheduler import run_probe

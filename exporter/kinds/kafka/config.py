@@ -55,14 +55,36 @@ class LagObjective(StrictModel):
     """The calendar the groups' consumers follow; defaults to the target's."""
 
 
-class KafkaTarget(TargetBase):
-    """One Kafka cluster."""
+class KafkaConnection(StrictModel):
+    """How to reach and log in to a Kafka cluster: the one schema of the Kafka
+    kind's targets and the event-bus canary's Kafka transport."""
 
     bootstrap_servers: str
     """Comma-separated ``host:port`` list."""
     client_id: str = "tradeops-exporter"
     tls: HostTLSConfig | None = None
     sasl: SASLConfig | None = None
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("expected host:port[,host:port...]")
+        for server in servers:
+            parse_host_port(server)
+        return ",".join(servers)
+
+    def servers(self) -> list[str]:
+        """The bootstrap servers, one ``host:port`` each."""
+        return self.bootstrap_servers.split(",")
+
+
+# KafkaConnection first: pydantic orders the fields from the last base up, so
+# TargetBase's come first, as they did (the order errors are reported in).
+class KafkaTarget(KafkaConnection, TargetBase):
+    """One Kafka cluster."""
+
     groups: NameFilter = Field(default_factory=NameFilter)
     topics: NameFilter = Field(default_factory=NameFilter)
     include_internal_topics: bool = False
@@ -86,13 +108,3 @@ class KafkaTarget(TargetBase):
             if re.fullmatch(entry.groups, group):
                 return entry.objective, entry.calendar or self.calendar
         return self.default_lag_objective, self.calendar
-
-    @field_validator("bootstrap_servers")
-    @classmethod
-    def _servers(cls, value: str) -> str:
-        servers = [s.strip() for s in value.split(",") if s.strip()]
-        if not servers:
-            raise ValueError("expected host:port[,host:port...]")
-        for server in servers:
-            parse_host_port(server)
-        return ",".join(servers)

@@ -48,6 +48,19 @@ class Canary(StrictModel):
     ttl: Duration = 60.0
 
 
+class RedisConnection(PasswordMixin):
+    """How to reach and log in to one Redis server: the event-bus canary's Redis
+    transport. ``RedisTarget`` has the same fields under the same names and rules,
+    but declares its own: its ``address`` is optional (Sentinel and Cluster
+    targets have none), and inheriting would reorder its fields, and with them
+    the order its problems are reported in."""
+
+    address: HostPort
+    username: str | None = None
+    db: int = Field(default=0, ge=0, le=15)
+    tls: HostTLSConfig | None = None
+
+
 class RedisTarget(TargetBase, PasswordMixin):
     """One Redis server (``address``), the master a Sentinel group watches
     (``sentinels`` and ``master``), or a Redis Cluster (``cluster`` seeds). The

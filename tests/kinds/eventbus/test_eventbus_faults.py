@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from exporter.config import ConfigError, parse
-from exporter.kinds.eventbus.probe import BUDGET_HEADROOM, EventBusState, EventBusTarget
+from exporter.kinds.eventbus.config import BUDGET_HEADROOM, EventBusTarget
+from exporter.kinds.eventbus.probe import EventBusState
 
 from ... import faults
 from ...fixtures_eventbus import Outcome, probe_once, target_from

@@ -1,5 +1,5 @@
 """Properties of the event-bus health mapping (``exporter.kinds.eventbus.mapping``)
-as the probe applies it to a health document (``eventbus.parse_document`` and
+as the probe applies it to a health document (``health.parse_document`` and
 ``map_fields``, the steps after the HTTP fetch).
 
 Any body gives samples or ProbeError("protocol"), never another exception; every
@@ -18,6 +18,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exporter.kinds.eventbus import metrics as M
+from exporter.kinds.eventbus.config import EventBusTarget
+from exporter.kinds.eventbus.health import map_body
 from exporter.kinds.eventbus.mapping import (
     _BASE_UNIT,
     FIELD_NAME_PATTERN,
@@ -27,11 +29,7 @@ from exporter.kinds.eventbus.mapping import (
     FieldError,
     convert,
 )
-from exporter.kinds.eventbus.probe import (
-    EventBusState,
-    EventBusTarget,
-    map_body,
-)
+from exporter.kinds.eventbus.probe import EventBusState
 from exporter.model import NAME_PATTERN
 from exporter.probe import ProbeError, ProbeResult, Sample
 
@@ -80,7 +78,7 @@ json_values = st.recursive(
 
 
 def _map(target: EventBusTarget, body: bytes) -> ProbeResult:
-    """What the probe does with a fetched body (``eventbus.map_body``)."""
+    """What the probe does with a fetched body (``health.map_body``)."""
     r = ProbeResult()
     map_body(r, target, EventBusState(target), body, NOW)
     return r

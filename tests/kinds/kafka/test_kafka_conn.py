@@ -27,10 +27,12 @@ from aiokafka.protocol.admin import SaslAuthenticateResponse_v1
 from aiokafka.protocol.metadata import MetadataResponse_v1
 
 from exporter.budget import BoundedProtocol, ReadBudget
+from exporter.kinds.eventbus.config import KafkaCanary
 from exporter.kinds.kafka import KIND
 from exporter.kinds.kafka import metrics as M
 from exporter.kinds.kafka.client import BoundedClient, BoundedConnection
-from exporter.kinds.kafka.config import KafkaTarget
+from exporter.kinds.kafka.config import KafkaConnection, KafkaTarget
+from exporter.kinds.kafka.connection import settings
 from exporter.kinds.kafka.probe import KafkaState
 from exporter.probe import Sample
 from exporter.scheduler import run_probe
@@ -251,10 +253,15 @@ async def test_tls_connections_are_bounded_and_read(
 # --- SASL ------------------------------------------------------------------------------------
 
 
-async def test_a_sasl_login_completes_over_a_bounded_connection() -> None:
+@pytest.mark.parametrize("section", ["kafka target", "event-bus canary"])
+async def test_a_sasl_login_completes_over_a_bounded_connection(
+    section: str, tmp_path: Path
+) -> None:
     """A fake peer (Tansu's SASL users cannot be set up here) answering ApiVersions,
     SaslHandshake (PLAIN), a successful SaslAuthenticate and Metadata with aiokafka's
-    own encoded responses: the bootstrap completes, charged to the budget."""
+    own encoded responses: the bootstrap completes, charged to the budget, with the
+    settings ``kafka.connection.settings`` makes of a Kafka target's or the event-bus
+    canary's connection section (the one schema)."""
 
     def authenticated(request: bytes) -> bytes:
         body = SaslAuthenticateResponse_v1(0, None, b"", 0).encode()
@@ -264,6 +271,7 @@ async def test_a_sasl_login_completes_over_a_bounded_connection() -> None:
         body = MetadataResponse_v1([(7, "127.0.0.1", 1, None)], 7, []).encode()
         return frame(correlation_id(request), body)
 
+    (tmp_path / "pw").write_text("pw")
     budget = ReadBudget(1 << 20)
     replies: list[Callable[[bytes], bytes]] = [
         api_versions,
@@ -272,15 +280,20 @@ async def test_a_sasl_login_completes_over_a_bounded_connection() -> None:
         metadata,
     ]
     async with hostile_peer("silent", replies=replies) as peer:
+        fields = {
+            "bootstrap_servers": peer.address,
+            "sasl": {"username": "monitor", "password_file": str(tmp_path / "pw")},
+        }
+        conn: KafkaConnection = (
+            KafkaTarget.model_validate(fields | {"name": "k"})
+            if section == "kafka target"
+            else KafkaCanary.model_validate(fields)
+        )
         client = BoundedClient(
             budget=budget,
             background_metadata=False,
-            bootstrap_servers=[peer.address],
-            request_timeout_ms=2000,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_plain_username="monitor",
-            sasl_plain_password="pw",
+            bootstrap_servers=conn.servers(),
+            **settings(conn, None, 2.0),
         )
         try:
             await client.bootstrap()

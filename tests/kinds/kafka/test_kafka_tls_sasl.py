@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from exporter.kinds.eventbus.canary import CanaryConfig, make_transport
+from exporter.kinds.eventbus.config import CanaryConfig
 from exporter.kinds.eventbus.probe import EventBusState
+from exporter.kinds.eventbus.transport import make_transport
 from exporter.kinds.kafka import KIND
 from exporter.kinds.kafka import metrics as M
 from exporter.kinds.kafka.client import BoundedConnection
@@ -126,7 +127,7 @@ async def test_tls_to_a_broker_that_speaks_plain_is_timeout_on_every_run(
     assert [o.reason for o in outcomes] == ["timeout", "timeout"]
     assert all(o.duration < TIMEOUT + 0.2 for o in outcomes)
     assert "bootstrap failed: TimeoutError: no answer within" in str(outcomes[0].error)
-    canary = {"bootstrap": cert_only_tansu.bootstrap, "topic": "canary-tls", "tls": tls}
+    canary = {"bootstrap_servers": cert_only_tansu.bootstrap, "topic": "canary-tls", "tls": tls}
     error = await _canary_error(canary)
     assert error.reason == "timeout"
     assert "no answer within" in str(error)
@@ -178,7 +179,7 @@ async def test_a_certificate_that_does_not_verify_is_protocol(
     assert [o.reason for o in outcomes] == ["protocol", "protocol"]
     assert "CERTIFICATE_VERIFY_FAILED" in str(outcomes[0].error)
     assert detail in str(outcomes[0].error)
-    canary = {"bootstrap": bootstrap, "topic": "canary-tls", "tls": {"ca_file": str(ca)}}
+    canary = {"bootstrap_servers": bootstrap, "topic": "canary-tls", "tls": {"ca_file": str(ca)}}
     error = await _canary_error(canary)
     assert error.reason == "protocol"
     assert detail in str(error)
@@ -187,7 +188,7 @@ async def test_a_certificate_that_does_not_verify_is_protocol(
 async def test_the_canary_round_trips_over_tls(
     sim: EventBusSim, tls_tansu: TLSTansu, kafka_certs: Certs
 ) -> None:
-    kafka = f"{{bootstrap: '{tls_tansu.bootstrap}', topic: {_prefix()}-canary,"
+    kafka = f"{{bootstrap_servers: '{tls_tansu.bootstrap}', topic: {_prefix()}-canary,"
     kafka += f" tls: {{ca_file: '{kafka_certs.ca}'}}}}"
     target = target_from(
         f"""
@@ -227,7 +228,12 @@ def test_tansu_cannot_create_a_user_while_it_requires_one(sasl_tansu: TansuBroke
 
 
 @pytest.mark.parametrize(
-    ("mechanism", "over"), [("SCRAM-SHA-256", "plain"), ("SCRAM-SHA-512", "tls")]
+    ("mechanism", "over", "spelling"),
+    [
+        ("SCRAM-SHA-256", "plain", "new"),
+        ("SCRAM-SHA-512", "tls", "new"),
+        ("SCRAM-SHA-512", "plain", "old"),
+    ],
 )
 async def test_credentials_a_real_broker_refuses_are_auth(
     sasl_tansu: TansuBroker,
@@ -236,20 +242,21 @@ async def test_credentials_a_real_broker_refuses_are_auth(
     password_file: Path,
     mechanism: str,
     over: str,
+    spelling: str,
 ) -> None:
+    """The probe and the canary with the same connection settings (the canary's also in
+    their deprecated spelling): both ``auth``."""
     tls = {"ca_file": str(kafka_certs.ca)} if over == "tls" else None
     bootstrap = tls_sasl_tansu.bootstrap if tls else sasl_tansu.bootstrap
     sasl = {"mechanism": mechanism, "username": "monitor", "password_file": str(password_file)}
     outcomes, _ = await _runs(_target(bootstrap, sasl=sasl, tls=tls))
     assert [o.reason for o in outcomes] == ["auth", "auth"], [str(o.error) for o in outcomes]
     assert f"the broker did not complete the {mechanism} exchange" in str(outcomes[0].error)
-    canary: dict[str, Any] = {"bootstrap": bootstrap, "topic": "canary-sasl", "tls": tls}
-    canary |= {
-        "sasl_mechanism": mechanism,
-        "username": "monitor",
-        "password_file": str(password_file),
-    }
-    error = await _canary_error(canary)
+    canary: dict[str, Any] = {"bootstrap_servers": bootstrap, "sasl": sasl, "tls": tls}
+    if spelling == "old":
+        canary = {"bootstrap": bootstrap, "sasl_mechanism": mechanism, "tls": tls}
+        canary |= {"username": "monitor", "password_file": str(password_file)}
+    error = await _canary_error(canary | {"topic": "canary-sasl"})
     assert error.reason == "auth"
     assert all(SECRET not in text for text in (str(error), str(outcomes[0].error)))
 
@@ -264,11 +271,5 @@ async def test_a_mechanism_tansu_does_not_offer_is_protocol(
     outcomes, _ = await _runs(_target(sasl_tansu.bootstrap, sasl=sasl))
     assert [o.reason for o in outcomes] == ["protocol", "protocol"]
     assert "closed" in str(outcomes[0].error)
-    canary = {
-        "bootstrap": sasl_tansu.bootstrap,
-        "topic": "canary-sasl",
-        "sasl_mechanism": "PLAIN",
-        "username": "monitor",
-        "password_file": str(password_file),
-    }
+    canary = {"bootstrap_servers": sasl_tansu.bootstrap, "topic": "canary-sasl", "sasl": sasl}
     assert (await _canary_error(canary)).reason == "protocol"

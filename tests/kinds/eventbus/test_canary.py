@@ -1,10 +1,12 @@
-"""Event-bus canary: round trips through the real Kafka-protocol broker and real Redis,
-losses while the broker is down, recovery, ordering, and stream trimming."""
+"""The event-bus canary through the probe: round trips through the real Kafka-protocol
+broker and real Redis, losses while the broker is down, recovery, ordering, stream
+trimming, and refused credentials. The canary's sections use the Kafka and Redis
+kinds' connection schema; the old Kafka spellings are tested here too (on the wire)
+and in ``test_legacy.py`` (the mapping)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections.abc import Callable
@@ -13,33 +15,15 @@ from typing import Any
 
 import pytest
 
-from exporter.budget import ReadBudget
-from exporter.kinds.eventbus import metrics as M
-from exporter.kinds.eventbus.canary import (
-    CANARY_TYPE,
-    CanaryConfig,
-    CanaryTracker,
-    KafkaTransport,
-    RedisTransport,
-    decode,
-    encode,
-    make_transport,
-)
-from exporter.kinds.eventbus.probe import EventBusState, EventBusTarget
-from exporter.kinds.kafka import KIND as KAFKA
-from exporter.kinds.kafka.client import BoundedConnection
-from exporter.kinds.kafka.config import KafkaTarget
-from exporter.kinds.kafka.probe import KafkaState
-from exporter.kinds.redis.client import BoundedConnection as BoundedRedisConnection
-from exporter.probe import ProbeError
-from exporter.scheduler import run_probe
+from exporter.kinds.eventbus.config import EventBusTarget
+from exporter.kinds.eventbus.probe import EventBusState
+from exporter.kinds.eventbus.tracker import encode
 from stack import Redis, Tansu, free_port
 from stack.sim_eventbus import EventBusSim
 
 from ...fixtures_eventbus import Outcome, probe_once, sim, target_from
 from ...helpers import Running, eventually, scrape_until, self_signed_cert, value
-from ...hostile import Behaviour
-from ..kafka.test_kafka_faults import AuthenticatingTansu, kafka_peer
+from ..kafka.test_kafka_faults import AuthenticatingTansu
 
 __all__ = ["sim"]
 
@@ -59,8 +43,9 @@ eventbus:
 """
 
 
-def _kafka(bootstrap: str, topic: str, extra: str = "") -> str:
-    return f"      kafka: {{bootstrap: '{bootstrap}', topic: {topic}}}\n{extra}"
+def _kafka(bootstrap: str, topic: str, extra: str = "", spelling: str = "new") -> str:
+    servers = "bootstrap_servers" if spelling == "new" else "bootstrap"
+    return f"      kafka: {{{servers}: '{bootstrap}', topic: {topic}}}\n{extra}"
 
 
 def _redis(address: str, extra: str = "") -> str:
@@ -92,10 +77,12 @@ def _assert_round_trips(m: Any, n: int) -> None:
     assert seen is not None and abs(seen - time.time()) < 10
 
 
-async def test_round_trip_through_kafka(sim: EventBusSim, tansu_server: Tansu) -> None:
-    target = target_from(
-        _yaml(sim.url, _kafka(tansu_server.bootstrap, "canary-rt", "      count: 2"))
-    )
+@pytest.mark.parametrize("spelling", ["new", "old"])
+async def test_round_trip_through_kafka(
+    sim: EventBusSim, tansu_server: Tansu, spelling: str
+) -> None:
+    kafka = _kafka(tansu_server.bootstrap, f"canary-rt-{spelling}", "      count: 2", spelling)
+    target = target_from(_yaml(sim.url, kafka))
     before = asyncio.all_tasks()
     state = EventBusState(target)
     try:
@@ -233,44 +220,6 @@ def _redis_cmd(server: Redis, *args: str) -> bytes:
         return sock.recv(4096).strip()
 
 
-# ------------------------------------------------------------------ the tracker, alone
-
-
-def test_tracker_counts_lost_late_and_out_of_order() -> None:
-    t = CanaryTracker(M.CANARY_ROUNDTRIP.buckets)
-    a, b, c = t.new(0.0), t.new(0.0), t.new(0.0)
-    t.seen(b, 0.004, 1000.0, deadline=1.0)
-    t.seen(a, 0.02, 1000.0, deadline=1.0)  # published before b, seen after it
-    assert (t.received, t.out_of_order, t.lost) == (2, 1, 0)
-    assert t.expire(5.0, deadline=1.0) == 1  # c never came back
-    t.seen(c, 6.0, 1001.0, deadline=1.0)  # late arrival: not counted twice
-    assert (t.sent, t.received, t.lost) == (3, 2, 1)
-    d = t.new(7.0)
-    t.failed(d)
-    assert t.lost == 2
-    h = t.rtt.sample(M.CANARY_ROUNDTRIP, "runtime")
-    buckets = dict(zip(t.buckets, h.cumulative_counts, strict=True))
-    assert buckets[0.0025] == 0 and buckets[0.005] == 1 and buckets[0.025] == 2
-    assert h.count == 2 and h.sum == pytest.approx(0.024)
-    assert t.last_rtt == pytest.approx(0.02)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (json.dumps({"type": CANARY_TYPE, "probe": "me", "seq": 7}), 7),
-        (json.dumps({"type": CANARY_TYPE, "probe": "other", "seq": 7}), None),
-        (json.dumps({"type": "order.new", "probe": "me", "seq": 7}), None),
-        (json.dumps({"type": CANARY_TYPE, "probe": "me", "seq": True}), None),
-        ("not json", None),
-        (b"\xff\xfe", None),
-        (None, None),
-    ],
-)
-def test_decode_only_accepts_own_canaries(raw: Any, expected: int | None) -> None:
-    assert decode(raw, "me") == expected
-
-
 async def test_redis_down_loses_canaries_and_both_failures_are_named(
     sim: EventBusSim, redis_server: Redis
 ) -> None:
@@ -312,96 +261,23 @@ async def test_round_trip_through_redis_over_tls(sim: EventBusSim, tmp_path: Pat
         server.stop()
 
 
-# ------------------------------------------------------------------ bounded connections
-
-
-def _transport(config: dict[str, Any], budget: ReadBudget | None, timeout: float = 2.0) -> Any:
-    return make_transport(CanaryConfig.model_validate(config), "runtime", timeout, budget)
-
-
-async def test_kafka_canary_connections_charge_the_budget(tansu_server: Tansu) -> None:
-    budget = ReadBudget(4 << 20)
-    kafka = {"bootstrap": tansu_server.bootstrap, "topic": "canary-budget"}
-    transport = _transport({"kafka": kafka}, budget)
-    assert isinstance(transport, KafkaTransport)
-    try:
-        await transport.start()
-        await transport.publish(encode("me", "runtime", 0))
-        got: list[bytes] = []
-        for _ in range(20):
-            got += await transport.poll(0.2)
-            if got:
-                break
-        conns = [*transport.producer.client._conns.values()]
-        conns += transport.consumer._client._conns.values()
-    finally:
-        await transport.aclose()
-    assert [decode(raw, "me") for raw in got] == [0]
-    assert conns and all(isinstance(c, BoundedConnection) for c in conns)
-    assert all(isinstance(c.budget, ReadBudget) and c.budget is budget for c in conns)
-    assert budget.used > 0
-
-
-async def test_redis_canary_connections_charge_the_budget(redis_server: Redis) -> None:
-    budget = ReadBudget(1 << 20)
-    transport = _transport({"redis": {"address": redis_server.address}}, budget)
-    assert isinstance(transport, RedisTransport)
-    try:
-        await transport.start()
-        await transport.publish(encode("me", "runtime", 0))
-        got = await transport.poll(0.5)
-        pool = transport.client.connection_pool
-    finally:
-        await transport.aclose()
-    assert [decode(raw, "me") for raw in got] == [0]
-    assert issubclass(pool.connection_class, BoundedRedisConnection)
-    assert budget.used > 0
-
-
 @pytest.mark.parametrize(
-    ("behaviour", "reason"),
-    [("auth", "auth"), ("huge", "protocol"), ("close", "protocol"), ("garbage", "protocol")],
+    "sasl",
+    [
+        "sasl: {mechanism: SCRAM-SHA-512, username: u, password_file: '{pw}'}",
+        "sasl_mechanism: SCRAM-SHA-512, username: u, password_file: '{pw}'",
+    ],
+    ids=["new", "old"],
 )
-async def test_kafka_canary_failures_have_the_kafka_probes_reasons(
-    behaviour: Behaviour, reason: str, tmp_path: Path
-) -> None:
-    """The same hostile peer, the canary's clients and the Kafka probe: one reason."""
-    (tmp_path / "pw").write_text("hostile-pw")
-    sasl = {"sasl_mechanism": "PLAIN", "username": "u", "password_file": str(tmp_path / "pw")}
-    async with kafka_peer(behaviour) as peer:
-        kafka: dict[str, Any] = {"bootstrap": peer.address, "topic": "canary-x"}
-        if behaviour == "auth":
-            kafka |= sasl
-        transport = _transport({"kafka": kafka}, ReadBudget(4 << 20), timeout=1.0)
-        try:
-            with pytest.raises(ProbeError) as raised:
-                await asyncio.wait_for(transport.start(), 5)
-        finally:
-            await transport.aclose()
-        fields: dict[str, Any] = {"name": "k", "bootstrap_servers": peer.address}
-        if behaviour == "auth":
-            fields["sasl"] = {"username": "u", "password_file": str(tmp_path / "pw")}
-        target = KafkaTarget.model_validate(fields | {"interval": 2, "timeout": 1})
-        state = KafkaState(target)
-        try:
-            probe = await run_probe(KAFKA, target, state, 1.0)
-        finally:
-            await state.aclose()
-    assert raised.value.reason == reason, raised.value
-    assert str(raised.value).startswith("canary via kafka: ")
-    assert probe.reason == reason, probe.error
-    if behaviour == "huge":
-        assert "2147483647-byte" in str(raised.value)
-
-
 async def test_a_broker_refusing_the_canarys_credentials_is_auth(
-    sim: EventBusSim, tmp_path: Path
+    sim: EventBusSim, tmp_path: Path, sasl: str
 ) -> None:
     """A real Tansu that requires SCRAM and knows no user, through the event-bus probe."""
     broker = AuthenticatingTansu(tmp_path / "broker").start()
     (tmp_path / "pw").write_text("not-a-known-pw")
-    sasl = f"sasl_mechanism: SCRAM-SHA-512, username: u, password_file: '{tmp_path / 'pw'}'"
-    canary = f"      kafka: {{bootstrap: '{broker.bootstrap}', topic: canary-auth, {sasl}}}\n"
+    servers = "bootstrap_servers" if sasl.startswith("sasl:") else "bootstrap"
+    sasl = sasl.replace("{pw}", str(tmp_path / "pw"))
+    canary = f"      kafka: {{{servers}: '{broker.bootstrap}', topic: canary-auth, {sasl}}}\n"
     target = target_from(_yaml(sim.url, canary))
     state = EventBusState(target)
     try:

@@ -1,4 +1,6 @@
-"""Event-bus configuration errors: each names the exact field (as --check-config prints)."""
+"""Event-bus configuration (``config.py``): each error names the exact field (as
+--check-config prints); the canary's transports take the Kafka and Redis kinds'
+connection schemas, with their errors. The old Kafka spellings: ``test_legacy.py``."""
 
 from __future__ import annotations
 
@@ -127,6 +129,13 @@ def test_url_problems() -> None:
             "http://user:pw@host/health",
             "credentials in the URL are not accepted: use token or token_file",
         ),
+        ("http:///health", "expected an http:// or https:// URL"),
+        ("http://[::1/health", "expected an http:// or https:// URL"),
+        ("http://[::1]x/health", "expected an http:// or https:// URL"),
+        ("http://host:99999/health", "expected an http:// or https:// URL"),
+        ("http://host:port/health", "expected an http:// or https:// URL"),
+        ("http://xn--/health", "expected an http:// or https:// URL"),
+        ("http://\uff0e/health", "expected an http:// or https:// URL"),
     ):
         with pytest.raises(ConfigError) as info:
             parse(f"eventbus:\n  - {{name: rt, url: '{url}'}}\n", "cfg.yml")
@@ -141,7 +150,23 @@ def test_both_token_sources_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyP
     ]
 
 
-def test_a_full_example_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+OLD_KAFKA = """
+        bootstrap: "k1:9092,k2:9092"
+        topic: tradeops.eventbus.canary
+        sasl_mechanism: SCRAM-SHA-512
+        username: exporter
+        password: ${KAFKA_PW}"""
+NEW_KAFKA = """
+        bootstrap_servers: "k1:9092,k2:9092"
+        client_id: runtime-canary
+        topic: tradeops.eventbus.canary
+        sasl: {mechanism: SCRAM-SHA-512, username: exporter, password: "${KAFKA_PW}"}"""
+
+
+@pytest.mark.parametrize("kafka", [NEW_KAFKA, OLD_KAFKA], ids=["new", "old"])
+def test_a_full_example_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kafka: str
+) -> None:
     monkeypatch.setenv("EB_TOKEN", "tok-123")
     monkeypatch.setenv("KAFKA_PW", "pw-123")
     cfg = parse(
@@ -157,15 +182,10 @@ eventbus:
       retries: {path: metadata.retries, type: counter, required: true}
       status: {states: [ok, warn, fail, not_applicable]}
     canary:
-      kafka:
-        bootstrap: "k1:9092,k2:9092"
-        topic: tradeops.eventbus.canary
-        sasl_mechanism: SCRAM-SHA-512
-        username: exporter
-        password: ${KAFKA_PW}
+      kafka:{kafka}
       count: 3
       deadline: 1500ms
-""",
+""".replace("{kafka}", kafka),
         "cfg.yml",
     )
     target = cfg.targets["eventbus"][0]
@@ -174,6 +194,12 @@ eventbus:
     lag = next(f for f in target.fields if f.name == "dispatch_lag")  # type: ignore[attr-defined]
     assert lag.path.segments == ("checks", 0, "snapshot", "metadata", "dispatch_lag_ms")
     assert "tok-123" not in repr(target) and "pw-123" not in repr(target)
+    canary = target.canary.kafka  # type: ignore[attr-defined]
+    assert canary.servers() == ["k1:9092", "k2:9092"]
+    assert canary.sasl.mechanism == "SCRAM-SHA-512" and canary.sasl.password_value() == "pw-123"
+    assert canary.client_id == (
+        "runtime-canary" if kafka == NEW_KAFKA else "tradeops-exporter-canary"
+    )
 
 
 def test_check_config_reports_bad_path_and_unknown_type_together(
@@ -195,3 +221,44 @@ def test_check_config_reports_bad_path_and_unknown_type_together(
         f"{path}: eventbus[0].mapping.lag.path: bad JSON path 'metadata..lag': expected a key at 9",
         f"{path}: eventbus[0].mapping.retries.type: Input should be 'gauge' or 'counter'",
     ]
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        "{bootstrap_servers: ' , '}",
+        "{bootstrap_servers: 'k1:9092,nohost'}",
+        "{bootstrap_servers: 'k1:9092', sasl: {mechanism: GSSAPI, username: u}}",
+        "{bootstrap_servers: 'k1:9092', sasl: {username: u}}",
+        "{bootstrap_servers: 'k1:9092', sasl: {username: '', password: hunter2}}",
+        "{bootstrap_servers: 'k1:9092', tls: {server_name: kafka.internal}}",
+        "{bootstrap_servers: 'k1:9092', client_id: 7}",
+    ],
+)
+def test_the_kafka_canary_takes_the_kafka_kinds_connection_schema(connection: str) -> None:
+    """The same settings, the same problems, for a Kafka target and the canary."""
+    with pytest.raises(ConfigError) as kafka_target:
+        parse(f"kafka:\n  - {{name: k, {connection[1:-1]}}}\n", "cfg.yml")
+    expected = [
+        line.replace("kafka[0]", "eventbus[0].canary.kafka") for line in kafka_target.value.lines()
+    ]
+    assert _errors(f"    canary: {{kafka: {connection}}}\n") == expected
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        "{address: 'nohost'}",
+        "{address: 'r:6379', db: 16}",
+        "{address: 'r:6379', username: 7}",
+        "{address: 'r:6379', password: hunter2}",
+        "{address: 'r:6379', tls: {server_name: redis.internal}}",
+    ],
+)
+def test_the_redis_canary_takes_the_redis_kinds_connection_fields(connection: str) -> None:
+    with pytest.raises(ConfigError) as redis_target:
+        parse(f"redis:\n  - {{name: r, {connection[1:-1]}}}\n", "cfg.yml")
+    expected = [
+        line.replace("redis[0]", "eventbus[0].canary.redis") for line in redis_target.value.lines()
+    ]
+    assert _errors(f"    canary: {{redis: {connection}}}\n") == expected
