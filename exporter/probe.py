@@ -9,12 +9,13 @@ whatever it raises, and emits the framework series.
 from __future__ import annotations
 
 import errno
+import importlib
 import ssl
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .budget import ReadBudget
 from .catalogue.base import Family
@@ -153,6 +154,18 @@ class KindRuntime(Generic[T, S]):
     new_state: Callable[[T], S]
     classify: Callable[[BaseException], Reason | None] = _no_reason
     """Maps client-library exceptions to a reason; ``None`` falls back to the defaults."""
+
+
+def runtime_of(module: str) -> Callable[[], KindRuntime[Any, Any]]:
+    """A ``ProbeKind.load``: imports ``module`` when first called and returns its
+    ``RUNTIME``, so that a kind's client library is imported only once one of its
+    targets runs, never when a config is read."""
+
+    def load() -> KindRuntime[Any, Any]:
+        runtime: KindRuntime[Any, Any] = importlib.import_module(module).RUNTIME
+        return runtime
+
+    return load
 
 
 @dataclass(frozen=True)

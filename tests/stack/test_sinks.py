@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from stack.sinks import Sinks, validate_pagerduty, validate_slack, validate_webhook
+from stack.payloads import validate_pagerduty, validate_slack, validate_webhook
+from stack.sinks import Sinks
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -6,27 +6,15 @@ runtime (``probe``) is loaded when the first backups target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import RESPONSE_BUDGET, BackupTarget
 
-if TYPE_CHECKING:
-    from .probe import BackupState
-
-
-def _load() -> KindRuntime[BackupTarget, BackupState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[BackupTarget, BackupState] = ProbeKind(
+KIND = ProbeKind(
     name="backups",
     target_model=BackupTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="name",
     example_address="backup-set",
     response_budget=RESPONSE_BUDGET,

@@ -6,27 +6,15 @@ runtime (``probe``) is loaded when the first drills target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import RESPONSE_BUDGET, DrillsTarget
 
-if TYPE_CHECKING:
-    from .probe import DrillsState
-
-
-def _load() -> KindRuntime[DrillsTarget, DrillsState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[DrillsTarget, DrillsState] = ProbeKind(
+KIND = ProbeKind(
     name="drills",
     target_model=DrillsTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="name",
     example_address="paging-drill",
     response_budget=RESPONSE_BUDGET,

@@ -7,27 +7,15 @@ target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import RESPONSE_BUDGET, EventBusTarget, log_deprecations
 
-if TYPE_CHECKING:
-    from .probe import EventBusState
-
-
-def _load() -> KindRuntime[EventBusTarget, EventBusState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[EventBusTarget, EventBusState] = ProbeKind(
+KIND = ProbeKind(
     name="eventbus",
     target_model=EventBusTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="url",
     example_address="http://127.0.0.1:8080/health",
     response_budget=RESPONSE_BUDGET,

@@ -6,27 +6,15 @@ runtime (``probe``), when the first FIX target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import RESPONSE_BUDGET, FixTarget, production_compids_reused
 
-if TYPE_CHECKING:
-    from .probe import FixState
-
-
-def _load() -> KindRuntime[FixTarget, FixState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[FixTarget, FixState] = ProbeKind(
+KIND = ProbeKind(
     name="fix",
     target_model=FixTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="address",
     cross_check=production_compids_reused,
     example_address="127.0.0.1:9876",

@@ -6,27 +6,15 @@ with the runtime, when the first ``fix_store`` target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import RESPONSE_BUDGET, FixStoreTarget
 
-if TYPE_CHECKING:
-    from .probe import FixStoreState
-
-
-def _load() -> KindRuntime[FixStoreTarget, FixStoreState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[FixStoreTarget, FixStoreState] = ProbeKind(
+KIND = ProbeKind(
     name="fix_store",
     target_model=FixStoreTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="store_path",
     example_address="/var/lib/quickfix/store",
     response_budget=RESPONSE_BUDGET,

@@ -6,31 +6,20 @@ runtime (``probe``), when the first Kafka target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import KafkaTarget
-
-if TYPE_CHECKING:
-    from .probe import KafkaState
 
 RESPONSE_BUDGET = 64 << 20
 """The kind's default ``response_budget``: bytes all brokers may send in one run
 (see docs/kafka.md for how it was sized and how it scales)."""
 
 
-def _load() -> KindRuntime[KafkaTarget, KafkaState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[KafkaTarget, KafkaState] = ProbeKind(
+KIND = ProbeKind(
     name="kafka",
     target_model=KafkaTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="bootstrap_servers",
     example_address="127.0.0.1:9092",
     response_budget=RESPONSE_BUDGET,

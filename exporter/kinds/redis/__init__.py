@@ -6,27 +6,15 @@ runtime (``probe``), when the first Redis target runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...probe import KindRuntime, ProbeKind
+from ...probe import ProbeKind, runtime_of
 from . import metrics
 from .config import DEFAULT_BUDGET, RedisTarget
 
-if TYPE_CHECKING:
-    from .probe import RedisState
-
-
-def _load() -> KindRuntime[RedisTarget, RedisState]:
-    from .probe import RUNTIME
-
-    return RUNTIME
-
-
-KIND: ProbeKind[RedisTarget, RedisState] = ProbeKind(
+KIND = ProbeKind(
     name="redis",
     target_model=RedisTarget,
     families=metrics.FAMILIES,
-    load=_load,
+    load=runtime_of(f"{__name__}.probe"),
     address_field="address",
     example_address="127.0.0.1:6379",
     response_budget=DEFAULT_BUDGET,
