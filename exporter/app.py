@@ -5,74 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import platform
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
 
 from . import config as cfg
 from .calendar_series import CalendarRefresher
 from .calendars import build_calendars
 from .catalogue import core as C
 from .config import Config, ConfigError, ModuleConfig
-from .kinds import KINDS
 from .logs import log
-from .model import MIN_INTERVAL_SECONDS, TargetBase
-from .probe import ProbeError, ProbeKind, Sample
-from .redact import error_text
+from .on_demand import OnDemand, ProbeRequestError, probe_timeout
+from .probe import Sample
 from .render import render
-from .scheduler import RunOutcome, Scheduler, run_probe
-from .snapshot import SnapshotStore, TargetSnapshot, assemble
+from .scheduler import Scheduler
+from .snapshot import SnapshotStore
 from .version import VERSION, bundle_version
 
-PROBE_TIMEOUT_MARGIN_SECONDS = 0.5
-MAX_CONCURRENT_PROBES = 16
-PROBE_CLOSE_SECONDS = 0.25
-"""How long an on-demand probe's connections may take to close after its run."""
+__all__ = ["SECTION", "Exporter", "ProbeRequestError"]
 
-
-def _label_safe(target: str) -> str:
-    """A config-valid stand-in name for a /probe target (the label keeps the target)."""
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", target)[:128].lstrip("_.:-") or "target"
-
-
-class ProbeRequestError(Exception):
-    """A /probe request that cannot run: ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _scrape_timeout(header: str) -> float:
-    """The ``X-Prometheus-Scrape-Timeout-Seconds`` header's seconds: a finite number
-    (``nan`` and ``inf`` parse as floats but are no deadline)."""
-    try:
-        seconds = float(header)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds):
-        raise ProbeRequestError(
-            400,
-            "bad X-Prometheus-Scrape-Timeout-Seconds header: expected a finite number of seconds",
-        )
-    return seconds
-
-
-def _probe_timeout(module: ModuleConfig, scrape_timeout: str | None) -> float:
-    """An on-demand probe's deadline in seconds from the request's arrival: the module's
-    timeout, shortened to the scrape timeout header minus the margin (to half the header
-    when that is shorter than twice the margin); a header of zero or less is ignored."""
-    timeout = module.timeout
-    if scrape_timeout:
-        header = _scrape_timeout(scrape_timeout)
-        if header > 0:
-            timeout = min(timeout, max(header - PROBE_TIMEOUT_MARGIN_SECONDS, header / 2))
-    return timeout
+SECTION = "exporter"
+"""The store section of the exporter's own series."""
 
 
 class Exporter:
@@ -93,7 +47,7 @@ class Exporter:
         self.reload_ok = False
         self.reload_time: float | None = None
         self.probe_requests: Counter[tuple[str, str]] = Counter()
-        self._probe_slots = asyncio.Semaphore(MAX_CONCURRENT_PROBES)
+        self._on_demand = OnDemand()
         self._reload_lock = asyncio.Lock()
         self.refresh_self_metrics()
 
@@ -159,7 +113,9 @@ class Exporter:
         return self.config is not None and self.scheduler.ready()
 
     def refresh_self_metrics(self) -> None:
-        """Re-render the exporter's own series into the store (they change rarely)."""
+        """Re-render the exporter's own series into their section of the store (a
+        ``/probe`` request or a reload changes them; the targets' part of the body
+        stays as it is)."""
         samples: list[Sample] = [
             Sample(C.BUILD_INFO, (VERSION, bundle_version(), platform.python_version()), 1.0),
             Sample(C.START_TIME, (), self.started),
@@ -172,7 +128,7 @@ class Exporter:
         ]
         if self.reload_time is not None:
             samples.append(Sample(C.RELOAD_TIME, (), self.reload_time))
-        self.store.put(TargetSnapshot("", "", render(samples)))
+        self.store.put_section(SECTION, render(samples))
 
     def _module(self, name: str) -> ModuleConfig:
         assert self.config is not None
@@ -210,9 +166,9 @@ class Exporter:
             if not module.allows(target):
                 outcome = "denied"
                 raise ProbeRequestError(403, f"target not allowed by module {module_name!r}")
-            timeout = _probe_timeout(module, scrape_timeout)
+            timeout = probe_timeout(module, scrape_timeout)
             try:
-                text, ok = await self._probe_allowed(module_name, module, target, timeout, arrived)
+                text, ok = await self._on_demand.run(module_name, module, target, timeout, arrived)
             except asyncio.CancelledError:
                 outcome = "failed"  # the client hung up: the run was cancelled
                 raise
@@ -221,76 +177,3 @@ class Exporter:
         finally:
             self.probe_requests[(module_name, outcome)] += 1
             self.refresh_self_metrics()
-
-    async def _probe_allowed(
-        self, module_name: str, module: ModuleConfig, target: str, timeout: float, arrived: float
-    ) -> tuple[str, bool]:
-        kind = KINDS[module.kind]
-        loop = asyncio.get_running_loop()
-        deadline = arrived + timeout
-        params: dict[str, Any] = {
-            **module.params,
-            "name": _label_safe(target),  # URLs are valid targets but not valid config names
-            kind.address_field: target,
-            "interval": max(timeout * 2, MIN_INTERVAL_SECONDS),  # one run: never repeated
-            "timeout": timeout,
-        }
-        try:
-            spec = kind.target_model.model_validate(params).model_copy(update={"name": target})
-        except ValueError as exc:
-            raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._probe_slots.acquire()
-        except TimeoutError:
-            outcome = RunOutcome([], "timeout", _no_slot(loop.time() - arrived), 0.0)
-        else:
-            try:
-                outcome = await _run_on_demand(kind, spec, deadline)
-            finally:
-                self._probe_slots.release()
-        outcome = replace(outcome, duration=loop.time() - arrived)  # the wait included
-        lbl = (kind.name, target)
-        if not outcome.ok:
-            log(
-                logging.INFO,
-                "on-demand probe failed",
-                module=module_name,
-                kind=kind.name,
-                target=target,
-                reason=outcome.reason,
-                error=error_text(outcome.error) if outcome.error else "",
-            )
-        samples = [
-            *outcome.samples,
-            Sample(C.PROBE_SUCCESS, lbl, 1.0 if outcome.ok else 0.0),
-            Sample(C.PROBE_DURATION, lbl, outcome.duration),
-        ]
-        return assemble({k: [v] for k, v in render(samples).items()}), outcome.ok
-
-
-def _no_slot(waited: float) -> ProbeError:
-    return ProbeError(
-        "timeout",
-        f"no on-demand probe slot came free in {waited:.3g}s, before the deadline"
-        f" ({MAX_CONCURRENT_PROBES} probes were running)",
-    )
-
-
-async def _run_on_demand(
-    kind: ProbeKind[Any, Any], spec: TargetBase, deadline: float
-) -> RunOutcome:
-    """One run until ``deadline`` (loop time) with a state of its own, closed afterwards
-    (briefly: the answer is due)."""
-    try:
-        state = kind.new_state(spec)
-    except Exception as exc:
-        raise ProbeRequestError(400, f"bad target: {error_text(exc)}") from None
-    try:
-        return await run_probe(kind, spec, state, deadline - asyncio.get_running_loop().time())
-    finally:
-        try:
-            async with asyncio.timeout(PROBE_CLOSE_SECONDS):
-                await state.aclose()
-        except Exception as exc:
-            log(logging.DEBUG, "closing an on-demand probe's state failed", error=error_text(exc))

@@ -1,8 +1,8 @@
 """The calendar series, kept current as time passes.
 
-One small task recomputes every calendar's state each second and stores a new
-snapshot only when a value changed, so the cached ``/metrics`` body is rebuilt
-at session boundaries and reloads, not every second.
+One small task recomputes every calendar's state each second and stores its
+section anew only when a value changed, so the ``/metrics`` body changes at session
+boundaries and reloads, not every second (and the targets' part of it not even then).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from .model import ALWAYS
 from .probe import Sample
 from .redact import error_text
 from .render import render
-from .snapshot import SnapshotStore, TargetSnapshot
+from .snapshot import SnapshotStore
 
 PERIOD_SECONDS = 1.0
-SNAPSHOT_KEY = ("", "calendars")
-"""The store key of the calendar snapshot (no target has an empty kind)."""
+SECTION = "calendars"
+"""The store section of the calendar series."""
 
 TargetCalendar = tuple[str, str, str]
 """(kind, target, calendar)."""
@@ -94,7 +94,7 @@ class CalendarRefresher:
         if text == self._text:
             return False
         self._text = text
-        self.store.put(TargetSnapshot(*SNAPSHOT_KEY, text))
+        self.store.put_section(SECTION, text)
         return True
 
     def _note(self, error: str | None) -> None:

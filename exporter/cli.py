@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -108,26 +109,12 @@ async def serve(
     limits = limits or HTTPLimits()
     exporter = Exporter(config.path)
     await exporter.start(config)
-    host, port = parse_host_port(listen)
     ssl_ctx = (
         web_config.tls_server_config.context()
         if (web_config and web_config.tls_server_config)
         else None
     )
-    loop = asyncio.get_running_loop()
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    # A full collection holds the GIL, so every thread, for as long as it walks every
-    # tracked object: what lives as long as the process (modules, the catalogue, the
-    # first config's models) is set aside once, which roughly halves those pauses.
-    gc.collect()
-    gc.freeze()
-    app = build_app(exporter, web_config, ProbeLoop(loop))
-    http = HTTPThread(app, host, port, limits, ssl_ctx)
-    try:
-        await http.start()
-    except BaseException:
-        await exporter.stop()
-        raise
+    http = await _start_http(exporter, listen, web_config, limits, ssl_ctx)
     log(
         logging.INFO,
         "listening",
@@ -139,6 +126,38 @@ async def serve(
         idle_timeout_seconds=limits.idle_timeout,
         max_connections=limits.max_connections,
     )
+    await _until_stopped(exporter)
+    await _shut_down(exporter, http)
+
+
+async def _start_http(
+    exporter: Exporter,
+    listen: str,
+    web_config: WebConfig | None,
+    limits: HTTPLimits,
+    ssl_ctx: ssl.SSLContext | None,
+) -> HTTPThread:
+    """The HTTP thread, serving; the exporter stopped again if it cannot listen."""
+    host, port = parse_host_port(listen)
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    # A full collection holds the GIL, so every thread, for as long as it walks every
+    # tracked object: what lives as long as the process (modules, the catalogue, the
+    # first config's models) is set aside once, which roughly halves those pauses.
+    gc.collect()
+    gc.freeze()
+    app = build_app(exporter, web_config, ProbeLoop(asyncio.get_running_loop()))
+    http = HTTPThread(app, host, port, limits, ssl_ctx)
+    try:
+        await http.start()
+    except BaseException:
+        await exporter.stop()
+        raise
+    return http
+
+
+async def _until_stopped(exporter: Exporter) -> None:
+    """Wait for SIGTERM or SIGINT; reload on each SIGHUP meanwhile."""
+    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -146,6 +165,10 @@ async def serve(
         signal.SIGHUP, lambda: loop.create_task(exporter.reload(), name="reload")
     )
     await stop.wait()
+
+
+async def _shut_down(exporter: Exporter, http: HTTPThread) -> None:
+    """Stop serving, then probing, within SHUTDOWN_SECONDS."""
     log(logging.INFO, "shutting down")
     try:
         async with asyncio.timeout(SHUTDOWN_SECONDS):

@@ -32,13 +32,13 @@ from .catalogue.core import HttpCloseReason
 from .logs import log
 from .probe import Sample
 from .render import render
-from .snapshot import SnapshotStore, TargetSnapshot
+from .snapshot import SnapshotStore
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IDLE_TIMEOUT = 120.0
 DEFAULT_MAX_CONNECTIONS = 256
-SNAPSHOT_KEY = ("", "http")
-"""The store key of the connection series (no target has an empty kind)."""
+SECTION = "http"
+"""The store section of the connection series."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +110,15 @@ class ConnectionLimiter:
         ]
 
     def publish(self, store: SnapshotStore) -> None:
-        """Put the series into ``store`` if a value changed since the last time.
+        """Put the series into their section of ``store`` if a value changed since the
+        last time.
 
         Called on scrape rather than on every accept and close: a flood of connections
         costs no rendering, and an unchanged count keeps the cached body valid.
         """
         state = (self.open, *self.closed.values())
         if state != self._published:
-            store.put(TargetSnapshot(*SNAPSHOT_KEY, render(self.samples())))
+            store.put_section(SECTION, render(self.samples()))
             self._published = state
 
 

@@ -17,83 +17,39 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .budget import ReadBudget
 from .catalogue import core as C
 from .config import Config
 from .logs import log, log_change
 from .model import TargetBase
-from .probe import (
-    REASONS,
-    HistogramSample,
-    ProbeContext,
-    ProbeError,
-    ProbeKind,
-    ProbeResult,
-    ProbeState,
-    Reason,
-    Sample,
-    classify_error,
-)
+from .probe import REASONS, ProbeError, ProbeKind, ProbeState, Reason, Sample
 from .redact import error_text
-from .render import render
+from .runs import RunOutcome, render_run, run_and_render, run_probe
 from .snapshot import SnapshotStore, TargetSnapshot
 
 STOP_GRACE_SECONDS = 2.0
-RENDER_IN_THREAD_ABOVE = 2000  # samples; rendering 80k takes ~0.2 s of CPU
 MAX_BACKOFF_SECONDS = 60.0
+
+__all__ = ["RunOutcome", "Runner", "Scheduler", "TargetView", "run_probe"]
 
 
 @dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """What one probe run produced."""
+class TargetView:
+    """What the scheduler knows of one target, as of one moment: a read-only row."""
 
-    samples: list[Sample | HistogramSample]
-    """The result's samples; for a failed run, only what it still knows (``partial``)."""
-    reason: Reason | None
-    """None when the run succeeded."""
-    error: BaseException | None
-    duration: float
-
-    @property
-    def ok(self) -> bool:
-        """True when the run succeeded."""
-        return self.reason is None
-
-
-async def run_probe(
-    kind: ProbeKind[Any, Any],
-    target: TargetBase,
-    state: ProbeState,
-    timeout: float,
-    now: Callable[[], float] = time.time,
-) -> RunOutcome:
-    """Run one probe under ``timeout``; failures become a reason, never an exception."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    deadline = start + timeout
-    budget = _budget(kind, target, state)
-    try:
-        async with asyncio.timeout_at(deadline):
-            result = await kind.probe(target, ProbeContext(state, deadline, now))
-        if not isinstance(result, ProbeResult):
-            raise ProbeError("other", f"probe returned {type(result).__name__}")
-        return RunOutcome(result.samples, None, None, loop.time() - start)
-    except Exception as exc:  # every probe failure is reported, never raised
-        own = isinstance(exc, ProbeError) and exc.reason == "protocol"  # says why itself
-        if budget.exceeded and not own:  # whatever the client made of the aborted connection
-            kept = exc.partial if isinstance(exc, ProbeError) else None
-            exc = ProbeError("protocol", budget.message(), kept)
-        partial = exc.partial.samples if isinstance(exc, ProbeError) and exc.partial else []
-        return RunOutcome(partial, classify_error(exc, kind.classify), exc, loop.time() - start)
-
-
-def _budget(kind: ProbeKind[Any, Any], target: TargetBase, state: ProbeState) -> ReadBudget:
-    """The state's budget, sized for the target and reset for a new run."""
-    limit = target.response_budget or kind.response_budget
-    if "budget" not in vars(state) or state.budget.limit != limit:
-        state.budget = ReadBudget(limit)
-    state.budget.reset()
-    return state.budget
+    kind: str
+    target: str
+    interval: float
+    """Seconds between runs."""
+    up: bool
+    """True when the last run succeeded."""
+    last_reason: Reason | None
+    """Why the last run failed (None after a success, and before the first run)."""
+    last_success: float | None
+    """Unix time the last successful run finished."""
+    runs: int
+    """Runs started."""
+    completed: int
+    """Runs finished."""
 
 
 class _BrokenState(ProbeState):
@@ -135,17 +91,34 @@ class Runner:
         """The framework labels (kind, target)."""
         return (self.kind.name, self.target.name)
 
+    def view(self) -> TargetView:
+        """The target's row, as of now."""
+        return TargetView(
+            self.kind.name,
+            self.target.name,
+            self.target.interval_s,
+            self.up,
+            self.last_reason,
+            self.last_success,
+            self.runs,
+            self.completed,
+        )
+
     async def run_once(self) -> None:
         """One probe run: result (or failure) rendered into the store."""
         self.runs += 1
         if isinstance(self.state, _BrokenState):
             error = ProbeError("config", self.state.error)
             outcome = RunOutcome([], "config", error, 0.0)
+            done = await render_run(self.kind, outcome, self._finished, self.now())
         else:
-            outcome = await run_probe(
-                self.kind, self.target, self.state, self.target.timeout_s, self.now
+            done = await run_and_render(
+                self.kind, self.target, self.state, self.target.timeout_s, self._finished, self.now
             )
-        finished = self.now()
+        self.store.put(TargetSnapshot(self.kind.name, self.target.name, done.text))
+
+    def _finished(self, outcome: RunOutcome, finished: float) -> list[Sample]:
+        """Count the finished run, log a change of state, and emit the framework series."""
         self.completed += 1
         if outcome.reason is None:
             self.last_success = finished
@@ -154,12 +127,7 @@ class Runner:
         self._log_transition(outcome.reason, outcome.error)
         self.up = outcome.ok
         self.last_reason = outcome.reason
-        if len(outcome.samples) > RENDER_IN_THREAD_ABOVE:
-            data = await asyncio.to_thread(render, outcome.samples)  # keep scrapes answered
-        else:
-            data = render(outcome.samples)
-        data.update(render(self._framework_samples(outcome.duration, finished)))
-        self.store.put(TargetSnapshot(self.kind.name, self.target.name, data))
+        return self._framework_samples(outcome.duration, finished)
 
     def _framework_samples(self, duration: float, finished: float) -> list[Sample]:
         lbl = self.labels
@@ -251,18 +219,28 @@ class Scheduler:
         self.runners: dict[tuple[str, str], Runner] = {}
 
     async def apply(self, config: Config) -> None:
-        """Converge on ``config``: unchanged targets keep their loop and state."""
+        """Converge on ``config``: unchanged targets keep their loop and state; the
+        changed and removed ones are stopped concurrently, as on shutdown."""
         wanted = {(k.name, t.name): (k, t) for k, t in config.all_targets()}
-        for key, runner in list(self.runners.items()):
-            if key not in wanted or wanted[key][1] != runner.target:
-                await runner.stop()
-                self.store.remove(*key)
-                del self.runners[key]
+        leaving = [
+            key
+            for key, runner in self.runners.items()
+            if key not in wanted or wanted[key][1] != runner.target
+        ]
+        await asyncio.gather(*(self.runners[key].stop() for key in leaving))
+        for key in leaving:
+            self.store.remove(*key)
+            del self.runners[key]
         for key, (kind, target) in wanted.items():
             if key not in self.runners:
                 runner = Runner(kind, target, self.store, self.now)
                 self.runners[key] = runner
                 runner.start()
+        self.runners = {key: self.runners[key] for key in wanted}  # in config order
+
+    def view(self) -> list[TargetView]:
+        """Every target's row, in config order."""
+        return [runner.view() for runner in self.runners.values()]
 
     async def stop(self) -> None:
         """Stop every runner concurrently."""

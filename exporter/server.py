@@ -27,9 +27,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 from aiohttp.typedefs import Middleware
 
 from .app import Exporter, ProbeRequestError
+from .exposition import Body
 from .http_guard import (
     CONNECTIONS_KEY,
     DEFAULT_HEADER_TIMEOUT,
@@ -121,19 +124,43 @@ def _exposition(request: web.Request, body: bytes) -> web.Response:
     return web.Response(body=body, headers=headers)
 
 
+class BodyPayload(Payload):
+    """A ``Body`` sent chunk by chunk from the bytes the store holds: never joined,
+    and copied only where the transport buffers what the socket did not take."""
+
+    def __init__(self, body: Body) -> None:
+        super().__init__(body, content_type=CONTENT_TYPE)
+        self._body = body
+        self._size = body.length
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The body as text (for aiohttp's ``Response.text``)."""
+        return self._body.join().decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        """Send every chunk, waiting for the transport to drain between them."""
+        for chunk in self._body.writes():
+            await writer.write(chunk)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        """Send the body; it is never longer than its own Content-Length."""
+        await self.write(writer)
+
+
 async def metrics(request: web.Request) -> web.Response:
-    """Serve the cached body built from the pre-rendered snapshots (the HTTP connection
+    """Serve the body laid out from the pre-rendered snapshots (the HTTP connection
     series brought up to date first, when the app is served by ``start_http``)."""
     store = request.app[EXPORTER_KEY].store
     connections = request.app.get(CONNECTIONS_KEY)
     if connections is not None:
         connections.publish(store)
-    if _wants_gzip(request):
-        return web.Response(
-            body=store.gzip_body(),
-            headers={"Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"},
-        )
-    return web.Response(body=store.body(), headers={"Content-Type": CONTENT_TYPE})
+    headers = {"Content-Type": CONTENT_TYPE}
+    zipped = _wants_gzip(request)
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=BodyPayload(store.exposition(zipped)), headers=headers)
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -188,30 +215,24 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def _index_page(exp: Exporter) -> str:
-    """The landing page (on the probe loop: it reads the config and the runners)."""
-    rows = []
-    if exp.config is not None:
-        for kind, target in exp.config.all_targets():
-            runner = exp.scheduler.runners.get((kind.name, target.name))
-            state = "up" if runner and runner.up else (runner.last_reason if runner else "-")
-            rows.append(
-                f"<tr><td>{html.escape(kind.name)}</td>"
-                f"<td>{html.escape(target.name)}</td><td>{html.escape(str(state))}</td>"
-                f"<td>{target.interval_s:g}s</td></tr>"
-            )
-        modules = "".join(
-            f"<li>{html.escape(n)} ({html.escape(m.kind)})</li>"
-            for n, m in exp.config.modules.items()
-        )
-    else:
-        modules = ""
+    """The landing page (on the probe loop: it reads the config and the scheduler)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(row.kind)}</td><td>{html.escape(row.target)}</td>"
+        f"<td>{html.escape('up' if row.up else str(row.last_reason or '-'))}</td>"
+        f"<td>{row.interval:g}s</td></tr>"
+        for row in exp.scheduler.view()
+    )
+    modules = "".join(
+        f"<li>{html.escape(n)} ({html.escape(m.kind)})</li>"
+        for n, m in (exp.config.modules.items() if exp.config is not None else ())
+    )
     page = f"""<!doctype html><html><head><title>tradeops exporter</title></head><body>
 <h1>tradeops exporter {html.escape(VERSION)}</h1>
 <ul><li><a href="metrics">/metrics</a></li><li><a href="-/healthy">/-/healthy</a></li>
 <li><a href="-/ready">/-/ready</a></li>
 <li>/probe?module=NAME&amp;target=ADDRESS (POST /-/reload re-reads the config)</li></ul>
 <h2>Targets</h2><table border="1"><tr><th>kind</th><th>target</th><th>state</th>
-<th>interval</th></tr>{"".join(rows)}</table>
+<th>interval</th></tr>{rows}</table>
 <h2>Probe modules</h2><ul>{modules}</ul></body></html>"""
     return page
 

@@ -12,7 +12,7 @@ from typing import Literal
 import bcrypt
 from pydantic import Field, ValidationError, field_validator
 
-from .config import ConfigError, load_yaml, pydantic_problems, read_text
+from .config_file import ConfigError, load_yaml, pydantic_problems, read_text
 from .model import StrictModel
 
 ClientAuth = Literal[

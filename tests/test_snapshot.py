@@ -1,22 +1,27 @@
-"""Rendering of samples into exposition text and the cached body."""
+"""The store: rendered snapshots and sections laid out into the cached bodies."""
 
 from __future__ import annotations
 
 import gzip
 import math
+import random
 import statistics
 import threading
 import time
+import zlib
 
+from exporter import kinds
+from exporter.catalogue import calendar as CAL
 from exporter.catalogue import core as C
 from exporter.catalogue import family
 from exporter.probe import HistogramSample, Sample
 from exporter.render import format_value, render
-from exporter.snapshot import SnapshotStore, TargetSnapshot
+from exporter.snapshot import SnapshotStore, TargetSnapshot, assemble
 
 from .helpers import parse, value
 
 HIST = family("test_latency_seconds", "histogram", "Test latency.", "target", buckets=(0.01, 0.1))
+REDIS_UP = next(f for f in kinds.AREAS["redis"] if f.labels == ("target",))
 
 
 def test_format_value() -> None:
@@ -128,3 +133,137 @@ def test_a_put_does_not_wait_for_a_body_being_built() -> None:
     slow = [w for w in waits if w > 0.005]
     assert len(slow) < len(waits) // 20, f"{len(slow)} of {len(waits)} puts waited over 5 ms"
     assert statistics.median(waits) < 0.001
+
+
+def _reference(snapshots: list[TargetSnapshot]) -> bytes:
+    """The body as one assembly of every snapshot in key order (sections as kind "")."""
+    by_family: dict[str, list[str]] = {}
+    for snap in sorted(snapshots, key=lambda s: (s.kind, s.target)):
+        for name, text in snap.text.items():
+            by_family.setdefault(name, []).append(text)
+    return assemble(by_family).encode()
+
+
+def _one_member(data: bytes) -> bytes:
+    reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = reader.decompress(data)
+    assert reader.eof and not reader.unused_data
+    return out
+
+
+def test_sections_and_targets_keep_the_catalogue_order() -> None:
+    """The exporter's sections sit between the targets' families where the catalogue
+    puts them (``exporter_targets`` before ``exporter_loop_restarts_total``, a target
+    family, before ``exporter_probe_requests_total``), as one assembly would."""
+    store = SnapshotStore()
+    target = TargetSnapshot(
+        "redis",
+        "a",
+        render(
+            [
+                Sample(C.UP, ("redis", "a"), 1.0),
+                Sample(C.LOOP_RESTARTS, ("redis", "a"), 0.0),
+                Sample(REDIS_UP, ("a",), 1.0),
+            ]
+        ),
+    )
+    sections = {
+        "exporter": render(
+            [
+                Sample(C.BUILD_INFO, ("v", "b", "p"), 1.0),
+                Sample(C.TARGETS, ("redis",), 1.0),
+                Sample(C.PROBE_REQUESTS, ("m", "ok"), 2.0),
+            ]
+        ),
+        "http": render([Sample(C.HTTP_CONNECTIONS, (), 1.0)]),
+        "calendars": render([Sample(CAL.OPEN, ("always",), 1.0)]),
+    }
+    store.put(target)
+    for name, text in sections.items():
+        store.put_section(name, text)
+    expected = _reference([target, *(TargetSnapshot("", n, t) for n, t in sections.items())])
+    assert store.body() == expected
+    assert _one_member(store.gzip_body()) == expected
+    names = [line.split()[2] for line in expected.decode().splitlines() if line[:6] == "# TYPE"]
+    order = [f.name for f in kinds.ALL]
+    assert names == sorted(names, key=order.index)
+    assert store.get("", "http") is not None and store.get("redis", "a") is target
+
+
+def test_a_family_both_sides_have_is_served_under_one_header() -> None:
+    store = SnapshotStore()
+    store.put(TargetSnapshot("k", "t", render([Sample(C.TARGETS, ("x",), 1.0)])))
+    store.put_section("exporter", render([Sample(C.TARGETS, ("y",), 2.0)]))
+    series = parse(store.body().decode())
+    assert value(series, "tradeops_exporter_targets", kind="x") == 1
+    assert value(series, "tradeops_exporter_targets", kind="y") == 2
+    assert _one_member(store.gzip_body()) == store.body()
+
+
+def _costs(store: SnapshotStore) -> tuple[int, int]:
+    return store.stats.encoded_bytes, store.stats.deflated_bytes
+
+
+def test_a_section_change_leaves_the_targets_part_of_the_body_as_it_is() -> None:
+    """What a /probe request does to the store (its counters are in the exporter's
+    section): before, the next scrape re-encoded and re-gzipped the whole body; now
+    only the section's bytes are, and the targets' pieces are sent as they were."""
+    store = SnapshotStore()
+    for t in range(20):
+        store.put(_big(f"t{t}", 1, 5000))
+    store.put_section("exporter", render([Sample(C.PROBE_REQUESTS, ("m", "ok"), 1.0)]))
+    plain, zipped = store.exposition(), store.exposition(gzip=True)
+    size = plain.length
+    assert size > 6_000_000
+    before = _costs(store)
+    section = render([Sample(C.PROBE_REQUESTS, ("m", "ok"), 2.0)])
+    store.put_section("exporter", section)
+    after_plain, after_zipped = store.exposition(), store.exposition(gzip=True)
+    spent = [a - b for a, b in zip(_costs(store), before, strict=True)]
+    assert spent == [len(section[C.PROBE_REQUESTS.name])] * 2  # bytes encoded, compressed
+    big = {id(c) for c in plain.chunks if len(c) > 100_000}
+    assert big and big <= {id(c) for c in after_plain.chunks}
+    assert zipped.length > 0 and after_zipped.length > 0
+    assert _one_member(store.gzip_body()) == store.body()
+    assert value(parse(store.body().decode()), C.PROBE_REQUESTS.name, module="m", outcome="ok") == 2
+
+
+def test_one_target_changing_recompresses_about_its_own_share() -> None:
+    store = SnapshotStore()
+    for t in range(20):
+        store.put(_big(f"t{t}", 1, 5000))
+    store.gzip_body()
+    before = _costs(store)
+    changed = _big("t7", 0, 5000)
+    store.put(changed)
+    body = store.gzip_body()
+    own = sum(len(t) for t in changed.text.values())
+    encoded, deflated = (a - b for a, b in zip(_costs(store), before, strict=True))
+    assert encoded == own
+    assert own <= deflated < own + 2_000  # and the small runs it shares with others
+    assert _one_member(body) == store.body()
+
+
+def test_the_body_follows_any_sequence_of_changes() -> None:
+    rng = random.Random(3)
+    store = SnapshotStore()
+    current: dict[tuple[str, str], TargetSnapshot] = {}
+    for step in range(300):
+        target = f"t{rng.randrange(6)}"
+        action = rng.randrange(4)
+        if action == 0:
+            store.remove("redis", target)
+            current.pop(("redis", target), None)
+        elif action == 1:
+            name = rng.choice(["exporter", "http", "calendars"])
+            text = render([Sample(C.TARGETS, (f"{name}-{step}",), float(step))])
+            store.put_section(name, text)
+            current[("", name)] = TargetSnapshot("", name, text)
+        else:
+            snap = _big(target, step % 2, rng.choice([1, 3, 80]))
+            store.put(snap)
+            current[("redis", target)] = snap
+        if rng.random() < 0.5:
+            assert store.body() == _reference(list(current.values())), step
+        if rng.random() < 0.3:
+            assert _one_member(store.gzip_body()) == store.body(), step

@@ -4,7 +4,8 @@ many generated samples passes ``promtool check metrics``.
 
 Label values that UTF-8 cannot carry (lone surrogates, which ``surrogateescape``
 decoding of file names and peer bytes produces) come back as U+FFFD; a value that
-collides with another once replaced is one series, not two.
+collides with another once replaced is one series, not two. Whatever sequence of
+changes the store saw, its bodies are one assembly of what is current.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import zlib
 
 import pytest
 from hypothesis import example, given
@@ -22,7 +24,7 @@ from exporter.catalogue import Family
 from exporter.catalogue import core as C
 from exporter.probe import HistogramSample, Sample
 from exporter.render import format_value, render
-from exporter.snapshot import SnapshotStore, TargetSnapshot
+from exporter.snapshot import SnapshotStore, TargetSnapshot, assemble
 
 from .helpers import parse
 from .properties import examples
@@ -136,3 +138,41 @@ def test_promtool_accepts_a_body_of_generated_samples() -> None:
         ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[:2000]
+
+
+Change = tuple[str, str, list[Sample]]
+"""(side, name, samples): side "t" puts a target, "s" a section, "r" removes a target."""
+
+changes = st.tuples(
+    st.sampled_from(["t", "t", "s", "r"]),
+    st.sampled_from(["a", "b", "c"]),
+    st.lists(samples(), max_size=6),
+)
+
+
+@examples(100)
+@given(st.lists(changes, min_size=1, max_size=12))
+def test_the_bodies_are_one_assembly_of_what_is_current(steps: list[Change]) -> None:
+    """Whatever changed, and in whatever order: the plain body is what one assembly of
+    the current targets and sections in catalogue order gives, and the gzip body is
+    one gzip member of it."""
+    store = SnapshotStore()
+    current: dict[tuple[str, str], dict[str, str]] = {}
+    for side, name, batch in steps:
+        if side == "r":
+            store.remove("k", name)
+            current.pop(("k", name), None)
+        elif side == "s":
+            store.put_section(name, render(batch))
+            current[("", name)] = render(batch)
+        else:
+            store.put(TargetSnapshot("k", name, render(batch)))
+            current[("k", name)] = render(batch)
+        store.body()  # laid out between changes too: the caches must follow
+    by_family: dict[str, list[str]] = {}
+    for key in sorted(current):
+        for fam, text in current[key].items():
+            by_family.setdefault(fam, []).append(text)
+    assert store.body() == assemble(by_family).encode()
+    reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert reader.decompress(store.gzip_body()) == store.body() and reader.eof
