@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import Report, add_json_argument
 from exporter import config as cfg
+from exporter.config_file import duplicate_keys
 
 
 def target(i: int) -> str:
@@ -57,7 +58,7 @@ def child(mode: str, loader: str, path: str) -> None:
         reader = cfg.YAML_LOADERS[loader](Path(path).read_text())
         node = reader.get_single_node()
         start = time.perf_counter()
-        targets = len(cfg._duplicate_keys(node))  # no duplicates: 0
+        targets = len(duplicate_keys(node))  # no duplicates: 0
         reader.dispose()
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -32,7 +32,6 @@ from .config_file import (
     pydantic_problems,
     read_text,
 )
-from .config_file import _duplicate_keys as _duplicate_keys  # bench/bench_config.py
 from .kinds import KINDS
 from .model import ALWAYS, Duration, Interval, Name, Regex, StrictModel, TargetBase
 from .probe import ProbeKind

@@ -105,7 +105,7 @@ def _loader(base: type[Any]) -> type[Any]:
 
 YAML_LOADERS: dict[str, type[Any]] = {"python": _loader(yaml.SafeLoader)}
 """The safe YAML loaders available, by name: ``libyaml`` (when PyYAML was built
-with it) and ``python``. Both report the same duplicate keys (``_duplicate_keys``)."""
+with it) and ``python``. Both report the same duplicate keys (``duplicate_keys``)."""
 if getattr(yaml, "__with_libyaml__", False):
     YAML_LOADERS["libyaml"] = _loader(yaml.CSafeLoader)
 DEFAULT_LOADER = "libyaml" if "libyaml" in YAML_LOADERS else "python"
@@ -121,7 +121,7 @@ def _line(mark: Any, other: Any) -> str:
     return f"line {mark.line + 1}"
 
 
-def _duplicate_keys(root: yaml.Node) -> list[tuple[str, str]]:
+def duplicate_keys(root: yaml.Node) -> list[tuple[str, str]]:
     """Every key given twice in one mapping, as (field path, problem), in file order.
 
     Checked on the composed nodes, before construction, so it is the same for both
@@ -189,7 +189,7 @@ def load_yaml(text: str, path: str = "<config>", loader: str | None = None) -> A
             node = reader.get_single_node()
             if node is None:
                 return None
-            duplicates = _duplicate_keys(node)
+            duplicates = duplicate_keys(node)
             if duplicates:
                 raise ConfigError(path, duplicates)
             return reader.construct_document(node)
