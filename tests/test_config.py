@@ -11,6 +11,7 @@ import pytest
 
 from exporter import config as cfg
 from exporter.config import ConfigError
+from exporter.kinds import KINDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 BAD = sorted((FIXTURES / "bad").glob("*.yml"))
@@ -21,14 +22,15 @@ PYTHON_LOADER_EXPECTS = "# expect with the python loader: "
 
 def _expected(path: Path, loader: str = cfg.DEFAULT_LOADER) -> str:
     """The ``# expect:`` line (bytes: some fixtures are not UTF-8 on purpose); a
-    second line gives the pure-Python loader's wording where it differs."""
+    second line gives the pure-Python loader's wording where it differs. ``{kinds}``
+    stands for the registered kinds, in registry order (a new kind edits no fixture)."""
     first, second = (
         line.decode() for line in path.read_bytes().splitlines()[:2]
     )  # the comment lines are ASCII
     assert first.startswith("# expect: ")
     if loader == "python" and second.startswith(PYTHON_LOADER_EXPECTS):
         return second.removeprefix(PYTHON_LOADER_EXPECTS)
-    return first.removeprefix("# expect: ")
+    return first.removeprefix("# expect: ").replace("{kinds}", ", ".join(KINDS))
 
 
 @pytest.mark.parametrize("loader", LOADERS)
