@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import groupby
+from operator import attrgetter
 
 from .catalogue import Family
 from .probe import HistogramSample, Sample
@@ -77,23 +79,38 @@ def _utf8(value: str) -> str:
     return value
 
 
+class _Escaped(dict[str, str]):
+    """Label values as rendered, computed once per distinct value."""
+
+    def __missing__(self, value: str) -> str:
+        escaped = self[value] = _escape_fast(value)
+        return escaped
+
+
+def _family_text(samples: list[Sample | HistogramSample], escaped: _Escaped) -> str:
+    """The lines of one family's samples, each label set once with its last value."""
+    lines: dict[tuple[str, ...], str] = {}
+    template = _template(samples[0].family)
+    for s in samples:
+        values = tuple(map(escaped.__getitem__, s.labels))
+        if values == s.labels:
+            values = s.labels  # the same strings: keep the tuple the probe shares
+        if isinstance(s, HistogramSample):
+            lines[values] = _render_histogram(s, values)
+        else:
+            lines[values] = template % (*values, format_value(s.value))
+    return "".join(lines.values())
+
+
 def render(samples: Iterable[Sample | HistogramSample]) -> dict[str, str]:
     """Render samples into exposition lines grouped by family name.
 
     A repeated label set (as rendered) keeps its last value, so a probe cannot
-    produce a duplicate series.
+    produce a duplicate series. One family is rendered at a time: its lines are
+    joined and let go before the next family's are made.
     """
-    seen: dict[tuple[str, tuple[str, ...]], str] = {}
-    for s in samples:
-        values = tuple(map(_escape_fast, s.labels))
-        if isinstance(s, HistogramSample):
-            seen[(s.family.name, values)] = _render_histogram(s, values)
-        else:
-            seen[(s.family.name, values)] = _template(s.family) % (
-                *values,
-                format_value(s.value),
-            )
-    grouped: dict[str, list[str]] = {}
-    for (name, _), line in seen.items():
-        grouped.setdefault(name, []).append(line)
-    return {name: "".join(lines) for name, lines in grouped.items()}
+    by_family: dict[str, list[Sample | HistogramSample]] = {}
+    for family, run in groupby(samples, attrgetter("family")):
+        by_family.setdefault(family.name, []).extend(run)
+    escaped = _Escaped()
+    return {name: _family_text(group, escaped) for name, group in by_family.items()}

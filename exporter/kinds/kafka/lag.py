@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import bisect
 import enum
-from array import array
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,6 +87,11 @@ class Status(enum.IntEnum):
         return self.name.lower()
 
 
+STATUSES: tuple[Status, ...] = tuple(Status)
+"""Every status, best first (iterating the enum itself is slower)."""
+LABELS: dict[Status, str] = {s: s.label for s in STATUSES}
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """One observation of a group partition."""
@@ -95,6 +99,7 @@ class Point:
     at: float
     committed: int
     lag: int
+    """Log-end minus committed offset, at least 0."""
 
 
 def evaluate(commits: Sequence[int], lags: Sequence[int], size: int, has_members: bool) -> Status:
@@ -125,29 +130,75 @@ def evaluate(commits: Sequence[int], lags: Sequence[int], size: int, has_members
 
 @dataclass(slots=True)
 class PartitionHistory:
-    """The sliding window of one group partition and when its offset last moved."""
+    """The status window of one group partition, as the facts ``evaluate`` looks for,
+    and when its committed offset last moved.
+
+    There is one per group partition, 100,000 on a large cluster, so the window's
+    observations are not kept: each fact is kept as its age, the observations added
+    since it was last seen (``size`` when it is older than any window), and a window of
+    ``n`` observations holds a change between two of them when its age is below
+    ``n - 1``, a lag of zero when its age is below ``n``. Whatever ``size``, this costs
+    the same few integers.
+    """
 
     size: int
-    commits: array[int] = field(default_factory=lambda: array("q"))
-    """Committed offsets, oldest first. Machine integers: there is one window
-    per group partition, tens of thousands on a large cluster."""
-    lags: array[int] = field(default_factory=lambda: array("q"))
+    count: int = 0
+    """Observations in the window (at most ``size``)."""
+    committed: int = -1
+    """The latest committed offset."""
+    lag: int = 0
+    """The latest lag (at least 0)."""
     moved_at: float = 0.0
     """Unix time the committed offset was first seen at its current value."""
+    rewound: int = field(init=False)
+    """Age of the last committed offset lower than the one before."""
+    moved: int = field(init=False)
+    """Age of the last committed offset other than the one before."""
+    shrunk: int = field(init=False)
+    """Age of the last lag lower than the one before."""
+    changed: int = field(init=False)
+    """Age of the last lag other than the one before."""
+    caught_up: int = field(init=False)
+    """Age of the last lag of zero."""
+
+    def __post_init__(self) -> None:
+        never = self.size
+        self.rewound = self.moved = self.shrunk = self.changed = self.caught_up = never
+
+    def __len__(self) -> int:
+        return self.count
 
     def add(self, point: Point) -> None:
-        """Append an observation, dropping the oldest beyond ``size``."""
-        if not self.commits or self.commits[-1] != point.committed:
+        """Add an observation, the oldest leaving the window beyond ``size``."""
+        c, lag, cap = point.committed, point.lag, self.size
+        if not self.count:  # the first is compared with itself: nothing changed
+            self.committed, self.lag, self.moved_at = c, lag, point.at
+        elif c != self.committed:
             self.moved_at = point.at
-        self.commits.append(point.committed)
-        self.lags.append(point.lag)
-        if len(self.commits) > self.size:
-            del self.commits[0]
-            del self.lags[0]
+        self.rewound = 0 if c < self.committed else min(self.rewound + 1, cap)
+        self.moved = 0 if c != self.committed else min(self.moved + 1, cap)
+        self.shrunk = 0 if lag < self.lag else min(self.shrunk + 1, cap)
+        self.changed = 0 if lag != self.lag else min(self.changed + 1, cap)
+        self.caught_up = 0 if lag == 0 else min(self.caught_up + 1, cap)
+        self.count = min(self.count + 1, cap)
+        self.committed, self.lag = c, lag
 
     def status(self, has_members: bool) -> Status:
-        """The partition's status over its window."""
-        return evaluate(self.commits, self.lags, self.size, has_members)
+        """The partition's status over its window: what ``evaluate`` says of the
+        window's committed offsets and lags (which are never negative)."""
+        n = self.count
+        if n < 2:
+            return Status.OK
+        if self.rewound < n - 1:
+            return Status.REWIND
+        caught_up = self.caught_up < n
+        if n >= self.size and self.moved >= n - 1 and not caught_up:
+            return Status.STALL if has_members else Status.STOP
+        if caught_up:
+            return Status.OK
+        if self.shrunk >= n - 1 and self.changed < n - 1:
+            return Status.WARN
+        return Status.OK
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,6 @@ import pytest
 from aiokafka import TopicPartition
 
 from exporter import config as cfg
-from exporter.kinds.kafka import metrics as M
-from exporter.kinds.kafka.config import KafkaTarget
-from exporter.kinds.kafka.probe import Cluster, _topic_series
-from exporter.probe import ProbeResult, Sample
 from stack import Tansu, free_port
 
 from ...fixtures_kafka import (
@@ -168,40 +164,6 @@ async def test_offset_lag_per_partition_and_no_series_without_commit(
     assert _status(m, group) == "stop"
     assert value(m, parts, **t, group=group, status="stop") == 1
     assert value(m, parts, **t, group=group, status="ok") == 1
-
-
-def _topic_samples(
-    ends: dict[tuple[str, int], int], starts: dict[tuple[str, int], int]
-) -> dict[object, dict[tuple[str, ...], float]]:
-    """The per-topic series ``_topic_series`` makes of one cycle's log offsets."""
-    target = KafkaTarget(name="c", bootstrap_servers="127.0.0.1:9092", interval=5, timeout=4)
-    partitions: dict[str, dict[int, int]] = {}
-    for topic, partition in ends.keys() | starts.keys():
-        partitions.setdefault(topic, {})[partition] = 1
-    r = ProbeResult()
-    _topic_series(r, target, Cluster(brokers=[], controller=1, partitions=partitions), ends, starts)
-    out: dict[object, dict[tuple[str, ...], float]] = {}
-    for s in r.samples:
-        if isinstance(s, Sample):
-            out.setdefault(s.family, {})[s.labels] = s.value
-    return out
-
-
-def test_retained_messages_count_from_the_log_start() -> None:
-    """Hand-made offsets, no broker: Tansu cannot move a log start (DeleteRecords drops
-    the connection), so a start above 0 is only reachable this way."""
-    got = _topic_samples(ends={("t", 0): 10, ("t", 1): 7}, starts={("t", 0): 4, ("t", 1): 7})
-    assert got[M.PARTITION_START] == {("c", "t", "0"): 4, ("c", "t", "1"): 7}
-    assert got[M.TOPIC_RETAINED] == {("c", "t"): 6}
-
-
-def test_retained_messages_are_absent_when_a_log_start_is_missing() -> None:
-    """Hand-made offsets, no broker: the earliest ListOffsets failing for a partition
-    whose latest one answered (a leader change between the two) cannot be forced on
-    Tansu. The sum would be partial, and docs/kafka.md says partial sums are absent."""
-    got = _topic_samples(ends={("t", 0): 10, ("t", 1): 7}, starts={("t", 0): 4})
-    assert got[M.TOPIC_END] == {("c", "t"): 17}
-    assert got.get(M.TOPIC_RETAINED, {}) == {}
 
 
 async def test_stopped_consumer_stops_time_lag_grows_and_catch_up_is_ok(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import deque
+
 import pytest
 
 from exporter.kinds.kafka.lag import (
@@ -133,7 +136,7 @@ def test_history_tracks_when_the_offset_last_moved_and_slides() -> None:
     h.add(Point(2, 7, 9))
     h.add(Point(3, 7, 9))
     assert h.moved_at == 2
-    assert list(h.commits) == [5, 7, 7]
+    assert (len(h), h.committed, h.lag) == (3, 7, 9)
     assert h.status(has_members=True) is Status.OK
     h.add(Point(4, 7, 12))
     assert h.status(has_members=True) is Status.STALL
@@ -157,31 +160,23 @@ def test_drain_restarts_when_partitions_change() -> None:
     assert d.estimate(200) is None
 
 
-def test_metadata_counts_offline_and_under_replicated_partitions() -> None:
-    """A hand-built MetadataResponse (aiokafka's own struct, encoded and decoded):
-    the single-broker test broker cannot have a leaderless or under-replicated
-    partition, so this is the only way to exercise those counts."""
-    from aiokafka.protocol.metadata import MetadataResponse_v1
-
-    from exporter.kinds.kafka.config import KafkaTarget
-    from exporter.kinds.kafka.probe import _parse_metadata
-
-    response = MetadataResponse_v1(
-        brokers=[(1, "b1", 9092, "r1"), (2, "b2", 9092, None)],
-        controller_id=2,
-        topics=[
-            (0, "orders", False, [(0, 0, 1, [1, 2], [1, 2]), (0, 1, 2, [1, 2], [2])]),
-            (5, "broken", False, []),
-            (0, "prices", False, [(5, 0, -1, [1, 2], [])]),
-            (0, "__consumer_offsets", True, [(0, 0, 1, [1], [1])]),
-            (0, "audit", False, [(0, 0, 1, [1], [1])]),
-        ],
-    )
-    decoded = MetadataResponse_v1.decode(response.encode())
-    target = KafkaTarget(name="c", bootstrap_servers="b1:9092", topics={"deny": ["audit"]})
-    cluster = _parse_metadata(decoded, target)
-    assert cluster.brokers == [(1, "b1", 9092, "r1"), (2, "b2", 9092, None)]
-    assert cluster.controller == 2
-    assert cluster.partitions == {"orders": {0: 1, 1: 2}, "prices": {0: -1}}
-    assert cluster.offline == 1
-    assert cluster.under_replicated == 2
+@pytest.mark.parametrize("size", [1, 2, 3, 10])
+def test_history_status_is_evaluate_of_its_window(size: int) -> None:
+    """``PartitionHistory`` keeps ages of facts, not the window: on random walks of
+    committed offsets and lags (steps that rewind, stall, catch up and fall behind),
+    its status is what ``evaluate`` says of the last ``size`` observations, after
+    every observation."""
+    rng = random.Random(size)
+    for _ in range(200):
+        h = PartitionHistory(size)
+        window: deque[tuple[int, int]] = deque(maxlen=size)
+        committed, lag = rng.randrange(5), rng.randrange(3)
+        for at in range(3 * size + 5):
+            committed = max(0, committed + rng.choice((-2, 0, 0, 0, 1, 3)))
+            lag = max(0, lag + rng.choice((-3, -1, 0, 0, 1, 2)))
+            h.add(Point(float(at), committed, lag))
+            window.append((committed, lag))
+            commits, lags = [c for c, _ in window], [lag for _, lag in window]
+            assert len(h) == len(window)
+            for members in (True, False):
+                assert h.status(members) is evaluate(commits, lags, size, members)
