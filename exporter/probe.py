@@ -14,6 +14,7 @@ import ssl
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 from typing import Any, Generic, Literal, TypeVar
 
@@ -187,6 +188,11 @@ class ProbeKind(Generic[T, S]):
     """The default of the targets' ``response_budget`` (bytes per run)."""
     cross_check: Callable[[Mapping[str, Sequence[TargetBase]]], list[tuple[str, str]]] | None = None
     """Checks that need other sections (targets by section): (field path, problem) pairs."""
+
+    @cached_property
+    def family_names(self) -> frozenset[str]:
+        """The names of ``families`` (computed once per kind)."""
+        return frozenset(f.name for f in self.families)
 
     @property
     def probe(self) -> Callable[[T, ProbeContext[S]], Awaitable[ProbeResult]]:

@@ -130,7 +130,7 @@ async def render_run(
         text = await asyncio.to_thread(render, outcome.samples)
     else:
         text = render(outcome.samples)
-    undeclared = text.keys() - declared(kind)
+    undeclared = text.keys() - kind.family_names
     if undeclared:
         names = ", ".join(sorted(undeclared))
         error = ProbeError(
@@ -140,15 +140,3 @@ async def render_run(
         text = {}
     text.update(render(framework(outcome, finished)))
     return RenderedRun(outcome, text)
-
-
-_DECLARED: dict[int, tuple[ProbeKind[Any, Any], frozenset[str]]] = {}
-"""By ``id(kind)``; each entry holds its kind, so the id stays that kind's."""
-
-
-def declared(kind: ProbeKind[Any, Any]) -> frozenset[str]:
-    """The names of the families ``kind`` declares (computed once per kind)."""
-    hit = _DECLARED.get(id(kind))
-    if hit is None:
-        hit = _DECLARED[id(kind)] = (kind, frozenset(f.name for f in kind.families))
-    return hit[1]

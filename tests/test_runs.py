@@ -16,7 +16,6 @@ from exporter.runs import (
     RENDER_IN_THREAD_ABOVE,
     FrameworkSeries,
     RunOutcome,
-    declared,
     render_run,
     run_and_render,
 )
@@ -70,10 +69,10 @@ async def test_the_guard_checks_a_failed_run_s_partial_series_too() -> None:
 
 def test_declared_families_are_computed_once_per_kind() -> None:
     kind = fake_kind(families=(DECLARED, UNDECLARED))
-    names = declared(kind)
+    names = kind.family_names
     assert names == {DECLARED.name, UNDECLARED.name}
-    assert declared(kind) is names
-    assert declared(fake_kind()) == {DECLARED.name}
+    assert kind.family_names is names
+    assert fake_kind().family_names == {DECLARED.name}
 
 
 async def test_many_samples_are_rendered_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
